@@ -94,6 +94,8 @@ class Call:
     # Returns an https URL on this server that serves `blob` without auth for 4 hours.
     temporary_link: Callable[[Path, str], str]
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The running `store.Store` (set by the server for every call).
+    store: Any = None
 
 
 Handler = Callable[[Call], Any]

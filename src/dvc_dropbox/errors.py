@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dvc_objects.errors import ObjectFormatError  # noqa: F401  (re-exported for callers)
+from dvc.exceptions import DvcException
 
 
-class DropboxRemoteError(Exception):
-    """Base of every error dvc-dropbox raises deliberately. DVC prints the message, no traceback."""
+class DropboxRemoteError(DvcException):
+    """Base of every error dvc-dropbox raises deliberately: DVC prints the message, no traceback."""
 
 
 class DropboxConfigError(DropboxRemoteError, ValueError):
