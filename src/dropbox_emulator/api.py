@@ -18,6 +18,10 @@ from typing import Any, Callable, Optional
 
 from dropbox import common
 
+# The one user account of an emulator run (tokens carry it; handlers get it as Call.account_id).
+ACCOUNT_ID = "dbid:AAD6Xk3pQ9fLr2Tz8WmYc4Nv7Hs1Jb5Ug0E"  # exactly 40 chars, like Dropbox's
+ACCOUNT_UID = "4242424242"  # the legacy numeric user id the token endpoint also returns
+
 
 class RouteError(Exception):
     """A route error: the server answers 409 with `error` = this value of the route's error union
@@ -94,6 +98,8 @@ class Call:
     # Returns an https URL on this server that serves `blob` without auth for 4 hours.
     temporary_link: Callable[[Path, str], str]
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Revokes the calling access token (and its refresh token): what auth/token/revoke does.
+    revoke_token: Optional[Callable[[], None]] = None
     # The running `store.Store` (set by the server for every call).
     store: Any = None
 

@@ -54,7 +54,7 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def generate(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> TLSFiles:
-    """Write a fresh CA, a server certificate valid for `hosts`, and the CA bundle into `directory`."""
+    """Write a fresh CA, a server certificate for `hosts` and the CA bundle into `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
 
@@ -84,7 +84,9 @@ def generate(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
 

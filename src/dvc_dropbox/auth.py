@@ -1,37 +1,501 @@
-"""Credentials and the SDK client: env vars first, then the credentials file, then interactive.
+"""Credentials and the SDK client: environment first, then the credentials file, then interactive.
 
-`create_client` is the single place the plugin gets a `dropbox.Dropbox` from.
+`create_client` is the single place the plugin gets a `dropbox.Dropbox` from. It resolves the
+credentials eagerly (in the calling thread, which for DVC is the main thread building the
+filesystem), so the interactive prompt reads the terminal once and credential errors surface as
+one clear `DropboxAuthError` before any transfer thread starts.
+
+The SDK refreshes access tokens only in memory; `DropboxClient` serializes refreshes across
+threads, reuses a token another process has just written, and writes refreshed tokens back to the
+file they came from (never to the environment). Every `AuthError` leaving the client is turned into
+a `DropboxAuthError` that says what happened, where the credentials came from and what to do.
+No message, log line or repr contains a token.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import logging
 import os
+import threading
+from pathlib import Path
 from typing import Any, Optional
 
-from .errors import DropboxAuthError, DropboxConfigError
+import dropbox
+from dropbox.exceptions import AuthError, BadInputError
+from dropbox.session import API_HOST as API_HOST_DEFAULT
 
-SCOPES = (
-    "account_info.read",
-    "files.metadata.read",
-    "files.metadata.write",
-    "files.content.read",
-    "files.content.write",
+from . import oauth_flow
+from .credentials import (
+    ENV_CREDENTIALS_FILE,
+    Credentials,
+    CredentialsFile,
+    _utc_now,
+    credentials_path,
+    parse_expiry,
+    warn_if_not_git_ignored,
 )
+from .errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
+from .oauth_flow import SCOPES
+
+logger = logging.getLogger("dvc.dvc_dropbox.auth")
+
+ENV_ACCESS_TOKEN = "DROPBOX_ACCESS_TOKEN"
+ENV_REFRESH_TOKEN = "DROPBOX_REFRESH_TOKEN"
+ENV_EXPIRES_AT = "DROPBOX_EXPIRES_AT"
+ENV_APP_KEY = "DROPBOX_APP_KEY"
+# The SDK refreshes this long before the recorded expiry (dropbox_client.TOKEN_EXPIRATION_BUFFER).
+REFRESH_MARGIN = datetime.timedelta(seconds=300)
+APP_CONSOLE_URL = "https://www.dropbox.com/developers/apps"
+
+__all__ = [
+    "SCOPES",
+    "CredentialSource",
+    "DropboxClient",
+    "create_client",
+    "explain_auth_error",
+    "parse_expires_at",
+    "resolve_credentials",
+]
+
+
+def _env(name: str) -> Optional[str]:
+    value = os.environ.get(name, "").strip()
+    return value or None
 
 
 def parse_expires_at(value: str) -> datetime.datetime:
-    """ISO 8601, with or without timezone (naive = UTC) -> naive UTC, as the SDK wants."""
+    """DROPBOX_EXPIRES_AT: ISO 8601 with or without timezone (naive = UTC) -> naive UTC."""
     try:
-        parsed = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parse_expiry(value)
     except ValueError:
         raise DropboxConfigError(
-            f"DROPBOX_EXPIRES_AT is not an ISO 8601 date-time: {value!r}; "
-            "use e.g. 2026-01-31T12:00:00Z, or unset it"
+            f"{ENV_EXPIRES_AT} is not an ISO 8601 date-time (got {len(value)} characters "
+            "that do not parse); use e.g. 2026-01-31T12:00:00Z or 2026-01-31T12:00:00 (UTC), "
+            "or unset it"
         ) from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return parsed
+
+
+# -- where credentials come from ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class CredentialSource:
+    """Where the credentials in use came from, for messages: never holds a secret."""
+
+    kind: str  # "env" | "file" | "unknown"
+    path: Optional[Path] = None
+    env_vars: tuple[str, ...] = ()
+    app_key_from: str = ""  # "the remote's app_key option" / "DROPBOX_APP_KEY"
+    remote: str = "<remote>"
+
+    def describe(self) -> str:
+        if self.kind == "env":
+            return "the environment variable" + (
+                f" {self.env_vars[0]}"
+                if len(self.env_vars) == 1
+                else "s " + ", ".join(self.env_vars)
+            )
+        if self.kind == "file":
+            return f"the credentials file {self.path}"
+        return "the credentials in use"
+
+    def fix(self) -> str:
+        if self.kind == "env":
+            return (
+                f"get new values with `dvc-dropbox login {self.remote}` and "
+                f"`dvc-dropbox export-env {self.remote}` on a machine with a browser, or unset "
+                f"{', '.join(self.env_vars)} to use the credentials file instead"
+            )
+        if self.kind == "file":
+            return f"remove {self.path} and run the command again to re-authorize"
+        return (
+            f"run `dvc-dropbox status {self.remote}` to see where the credentials come from, "
+            "and renew them"
+        )
+
+
+def _remote_label(remote_name: Optional[str], url: Optional[str]) -> str:
+    if remote_name:
+        return remote_name
+    try:
+        from dvc.config import Config
+
+        remotes = Config.from_cwd(validate=False).get("remote", {})
+    except Exception:  # only for wording a message: never fail because of it
+        return "<remote>"
+    dropbox_remotes = [
+        name for name, conf in remotes.items() if str(conf.get("url", "")).startswith("dropbox://")
+    ]
+    if url:
+        for name in dropbox_remotes:
+            if str(remotes[name].get("url", "")).rstrip("/") == url.rstrip("/"):
+                return name
+    if len(dropbox_remotes) == 1:
+        return dropbox_remotes[0]
+    return "<remote>"
+
+
+def missing_app_key_message(remote: str) -> str:
+    return (
+        f"the Dropbox remote '{remote}' has no app key. dvc-dropbox reaches Dropbox through a "
+        "Dropbox app of your own, created once in a minute:\n"
+        f"  1. open {APP_CONSOLE_URL} and click 'Create app';\n"
+        "  2. choose 'Scoped access' and 'Full Dropbox', and give it any name;\n"
+        "  3. on its Permissions tab tick " + ", ".join(SCOPES) + " and click 'Submit'\n"
+        "     (no redirect URI and no app secret are needed);\n"
+        "  4. copy the 'App key' from its Settings tab and run\n"
+        f"       dvc remote modify {remote} app_key <app key>\n"
+        f"     (or set {ENV_APP_KEY})."
+    )
+
+
+def no_terminal_message(remote: str, path: Path) -> str:
+    return (
+        f"Dropbox remote '{remote}' needs authorization, but stdin is not a terminal, so "
+        "dvc-dropbox cannot ask for it. Authorize in one of three ways:\n"
+        f"  1. run the command once in an interactive terminal; the credentials are then saved "
+        f"to {path} and used from then on;\n"
+        f"  2. set {ENV_REFRESH_TOKEN} together with the app key (remote option app_key or "
+        f"{ENV_APP_KEY}), e.g. from your CI's secret store;\n"
+        f"  3. run `dvc-dropbox login {remote}` on a machine with a browser, then "
+        f"`dvc-dropbox export-env {remote}` prints the values for way 2."
+    )
+
+
+@dataclasses.dataclass
+class Resolved:
+    credentials: Credentials
+    source: CredentialSource
+    store: Optional[CredentialsFile] = None
+
+
+# Credentials obtained interactively that could not be written to disk, so one process asks once.
+_SESSION: dict[tuple[str, str], Credentials] = {}
+
+
+def _from_env(app_key: Optional[str], app_key_from: str, remote: str) -> Optional[Resolved]:
+    access = _env(ENV_ACCESS_TOKEN)
+    refresh = _env(ENV_REFRESH_TOKEN)
+    expires = _env(ENV_EXPIRES_AT)
+    if not access and not refresh:
+        if expires:
+            raise DropboxConfigError(
+                f"{ENV_EXPIRES_AT} is set but neither {ENV_ACCESS_TOKEN} nor {ENV_REFRESH_TOKEN} "
+                "is; set the token it belongs to, or unset it"
+            )
+        return None
+    used = tuple(
+        name
+        for name, value in (
+            (ENV_ACCESS_TOKEN, access),
+            (ENV_EXPIRES_AT, expires),
+            (ENV_REFRESH_TOKEN, refresh),
+        )
+        if value
+    )
+    source = CredentialSource("env", env_vars=used, app_key_from=app_key_from, remote=remote)
+    expires_at = parse_expires_at(expires) if expires else None
+    if refresh and not app_key:
+        raise DropboxAuthError(
+            f"{ENV_REFRESH_TOKEN} is set, but refreshing needs the Dropbox app key it was issued "
+            f"to: run `dvc remote modify {remote} app_key <app key>` or set {ENV_APP_KEY}"
+        )
+    if not refresh and expires_at is not None and expires_at <= _utc_now():
+        raise DropboxAuthError(
+            f"the access token in {ENV_ACCESS_TOKEN} expired at {expires_at.isoformat()}Z "
+            f"({ENV_EXPIRES_AT}) and there is no {ENV_REFRESH_TOKEN} to renew it; "
+            f"set {ENV_REFRESH_TOKEN} (with the app key) instead: {source.fix()}"
+        )
+    creds = Credentials(
+        app_key=app_key, refresh_token=refresh, access_token=access, expires_at=expires_at
+    )
+    return Resolved(creds, source)
+
+
+def resolve_credentials(
+    app_key: Optional[str] = None,
+    app_secret: Optional[str] = None,
+    *,
+    remote_name: Optional[str] = None,
+    url: Optional[str] = None,
+    interactive: bool = True,
+    app_key_from: Optional[str] = None,
+) -> Resolved:
+    """Environment -> credentials file -> interactive authorization (if stdin is a terminal)."""
+    if app_key:
+        key_from = app_key_from or "the remote's app_key option"
+    else:
+        app_key = _env(ENV_APP_KEY)
+        key_from = ENV_APP_KEY
+    remote = _remote_label(remote_name, url)
+
+    from_env = _from_env(app_key, key_from, remote)
+    if from_env is not None:
+        logger.debug("Dropbox credentials from %s", from_env.source.describe())
+        return from_env
+
+    path = credentials_path()
+    if not app_key:
+        raise DropboxConfigError(missing_app_key_message(remote))
+    store = CredentialsFile(path)
+    source = CredentialSource("file", path=path, app_key_from=key_from, remote=remote)
+    found = _load(store, app_key)
+    if found is not None:
+        logger.debug("Dropbox credentials from %s", source.describe())
+        return Resolved(found, source, store)
+    if not interactive:
+        raise DropboxAuthError(
+            f"no Dropbox credentials for app key {app_key!r} in {path}; "
+            f"run `dvc-dropbox login {remote}`"
+        )
+    if not oauth_flow.stdin_is_terminal():
+        raise DropboxAuthError(no_terminal_message(remote, path))
+    with oauth_flow.FLOW_LOCK:
+        # Another thread may have authorized while this one waited for the lock.
+        found = _load(store, app_key)
+        if found is None:
+            found = oauth_flow.authorize_no_redirect(app_key, app_secret)
+            save_credentials(store, found)
+    return Resolved(found, source, store)
+
+
+def _load(store: CredentialsFile, app_key: str) -> Optional[Credentials]:
+    cached = _SESSION.get((str(store.path), app_key))
+    if cached is not None:
+        return cached
+    if not store.path.exists():
+        return None
+    warn_if_not_git_ignored(store.path)
+    return store.get(app_key)
+
+
+def save_credentials(store: CredentialsFile, creds: Credentials) -> bool:
+    """Store freshly authorized credentials; on a read-only disk keep them for this process."""
+    assert creds.app_key
+    try:
+        with store.locked():
+            store.put(creds)
+    except (OSError, DropboxAuthError) as exc:
+        _SESSION[(str(store.path), creds.app_key)] = creds
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        logger.warning(
+            "could not save the Dropbox credentials to %s (%s); they are used for this command "
+            "only. Set %s to a writable path to keep them.",
+            store.path,
+            reason,
+            ENV_CREDENTIALS_FILE,
+        )
+        return False
+    _SESSION.pop((str(store.path), creds.app_key), None)
+    warn_if_not_git_ignored(store.path)
+    return True
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+def _expiring(expires_at: Optional[datetime.datetime]) -> bool:
+    return expires_at is not None and _utc_now() + REFRESH_MARGIN >= expires_at
+
+
+def translate_auth_error(
+    exc: Exception, source: CredentialSource, *, refreshing: bool = False
+) -> DropboxAuthError:
+    """An SDK AuthError/BadInputError -> a message naming the cause, the source and the fix."""
+    where = source.describe()
+    fix = source.fix()
+    text = str(getattr(exc, "body", None) or getattr(exc, "message", None) or "")
+    if "invalid_client" in text:
+        return DropboxAuthError(
+            f"Dropbox does not accept the app key from {source.app_key_from or 'the config'} "
+            f"(invalid_client) while renewing the token from {where}: the key is wrong, or "
+            f"the app was deleted or needs its app secret. Check the key in {APP_CONSOLE_URL}; "
+            f"then {fix}"
+        )
+    if isinstance(exc, BadInputError):
+        if "required scope" in text:
+            scope = text.split("required scope", 1)[1].strip(" '\".:")
+            return DropboxAuthError(
+                f"your Dropbox app lacks the permission {scope!r}: in {APP_CONSOLE_URL} open "
+                f"the app, tick {scope} on its Permissions tab, click Submit; then {fix}"
+            )
+        return DropboxAuthError(
+            f"Dropbox rejected the credentials from {where} as malformed; to fix it, {fix}"
+        )
+    error = getattr(exc, "error", None)
+    tag = error._tag if error is not None and hasattr(error, "_tag") else "other"
+    if tag == "invalid_access_token" and refreshing:
+        return DropboxAuthError(
+            f"Dropbox rejected the refresh token from {where} (invalid_grant): access was "
+            "revoked (e.g. the app was disconnected under Dropbox Settings > Connected apps), or "
+            f"the token was issued to another app than the app key from {source.app_key_from}. "
+            f"To fix it, {fix}"
+        )
+    if tag == "invalid_access_token":
+        return DropboxAuthError(
+            f"Dropbox rejected the access token from {where} as invalid (revoked or "
+            f"malformed). To fix it, {fix}"
+        )
+    if tag == "expired_access_token":
+        if source.kind == "env" and ENV_REFRESH_TOKEN not in source.env_vars:
+            why = f"there is no {ENV_REFRESH_TOKEN} to renew it"
+        else:
+            why = "renewing it did not help"
+        return DropboxAuthError(
+            f"the Dropbox access token from {where} has expired and {why}. To fix it, {fix}"
+        )
+    if tag == "missing_scope":
+        scope = error.get_missing_scope().required_scope if error is not None else "?"
+        return DropboxAuthError(
+            f"the Dropbox token from {where} lacks the permission {scope!r}. In "
+            f"{APP_CONSOLE_URL} open your app, tick {scope} (dvc-dropbox needs "
+            f"{', '.join(SCOPES)}) on its Permissions tab and click Submit; tokens keep their "
+            f"old permissions, so then {fix}"
+        )
+    if tag == "user_suspended":
+        return DropboxAuthError(
+            f"the Dropbox account of the credentials from {where} is suspended; "
+            "contact Dropbox support or use another account: " + fix
+        )
+    return DropboxAuthError(
+        f"Dropbox refused the credentials from {where} ({tag}). To fix it, {fix}"
+    )
+
+
+def explain_auth_error(exc: Exception) -> DropboxAuthError:
+    """For an AuthError that reached code outside `DropboxClient` (source unknown)."""
+    return translate_auth_error(exc, CredentialSource("unknown"))
+
+
+# -- the client --------------------------------------------------------------------------------
+
+
+class _AuthState:
+    """Shared by a client and its clones (with_path_root): one refresh at a time, one source."""
+
+    def __init__(self, source: CredentialSource, store: Optional[CredentialsFile]):
+        self.source = source
+        self.store = store
+        self.lock = threading.RLock()
+        self.used = threading.local()  # the access token this thread's last request carried
+
+
+class DropboxClient(dropbox.Dropbox):
+    """`dropbox.Dropbox` whose refreshes are thread-safe, shared across processes and persisted."""
+
+    _dvc_state: Optional[_AuthState] = None
+
+    def __repr__(self) -> str:
+        state = self._dvc_state
+        where = state.source.describe() if state else "unknown source"
+        return f"<DropboxClient app_key={self._app_key!r} credentials from {where}>"
+
+    def clone(self, *args: Any, **kwargs: Any) -> DropboxClient:
+        new = super().clone(*args, **kwargs)
+        new._dvc_state = self._dvc_state
+        return new
+
+    # The SDK calls these two; both go through _refresh_locked.
+
+    def check_and_refresh_access_token(self) -> None:
+        if self._needs_refresh():
+            with self._lock:
+                if self._needs_refresh():
+                    self._refresh(API_HOST_DEFAULT, self._scope, avoid={self._oauth2_access_token})
+
+    def refresh_access_token(self, host: str = "", scope: Optional[list[str]] = None) -> None:
+        stale = getattr(self._state.used, "token", None)
+        with self._lock:
+            if (
+                stale is not None
+                and self._oauth2_access_token != stale
+                and not self._needs_refresh()
+            ):
+                return  # another thread renewed it while this one's request was failing
+            self._refresh(host or API_HOST_DEFAULT, scope, avoid={stale, self._oauth2_access_token})
+
+    def request_json_string(self, *args: Any, **kwargs: Any) -> Any:
+        self._state.used.token = self._oauth2_access_token
+        return super().request_json_string(*args, **kwargs)
+
+    def request_json_string_with_retry(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().request_json_string_with_retry(*args, **kwargs)
+        except AuthError as exc:
+            raise translate_auth_error(exc, self._state.source) from None
+        except BadInputError as exc:
+            if "required scope" in str(exc.message):
+                raise translate_auth_error(exc, self._state.source) from None
+            raise
+
+    # -- internals
+
+    @property
+    def _state(self) -> _AuthState:
+        if self._dvc_state is None:
+            self._dvc_state = _AuthState(CredentialSource("env"), None)
+        return self._dvc_state
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._state.lock
+
+    def _needs_refresh(self) -> bool:
+        if not (self._oauth2_refresh_token and self._app_key):
+            return False
+        return not self._oauth2_access_token or (
+            self._oauth2_access_token_expiration is None
+            or _expiring(self._oauth2_access_token_expiration)
+        )
+
+    def _refresh(self, host: str, scope: Optional[list[str]], avoid: set[Optional[str]]) -> None:
+        if not (self._oauth2_refresh_token and self._app_key):
+            return  # nothing to refresh with; the SDK then raises the original AuthError
+        store = self._state.store
+        if store is None:
+            self._refresh_now(host, scope)
+            return
+        with store.locked():
+            entry = store.get(self._app_key)
+            same_grant = entry is not None and entry.refresh_token == self._oauth2_refresh_token
+            if (
+                same_grant
+                and entry is not None
+                and entry.access_token
+                and entry.access_token not in avoid
+                and entry.expires_at is not None
+                and not _expiring(entry.expires_at)
+            ):
+                # Another process refreshed a moment ago: use its token, save a round trip.
+                self._oauth2_access_token = entry.access_token
+                self._oauth2_access_token_expiration = entry.expires_at
+                logger.debug("using the access token another process saved to %s", store.path)
+                return
+            self._refresh_now(host, scope)
+            if not same_grant or entry is None:
+                # Logged out or re-authorized meanwhile: never resurrect or clobber that entry.
+                return
+            entry.access_token = self._oauth2_access_token
+            entry.expires_at = self._oauth2_access_token_expiration
+            try:
+                store.put(entry)
+            except OSError as exc:
+                logger.warning(
+                    "could not save the renewed Dropbox access token to %s (%s)",
+                    store.path,
+                    exc.strerror or exc,
+                )
+            else:
+                logger.debug("saved the renewed Dropbox access token to %s", store.path)
+
+    def _refresh_now(self, host: str, scope: Optional[list[str]]) -> None:
+        logger.debug("renewing the Dropbox access token (%s)", self._state.source.describe())
+        try:
+            super().refresh_access_token(host=host, scope=scope)
+        except (AuthError, BadInputError) as exc:
+            raise translate_auth_error(exc, self._state.source, refreshing=True) from None
 
 
 def create_client(
@@ -41,39 +505,58 @@ def create_client(
     timeout: float = 100.0,
     max_connections: int = 8,
     path_root: Optional[str] = None,
-) -> Any:
-    import dropbox
+    remote_name: Optional[str] = None,
+    url: Optional[str] = None,
+    interactive: bool = True,
+    validate: bool = True,
+) -> DropboxClient:
+    """A ready client: credentials resolved (asking if needed) and checked before it returns.
 
-    app_key = app_key or os.environ.get("DROPBOX_APP_KEY")
-    access = os.environ.get("DROPBOX_ACCESS_TOKEN")
-    refresh = os.environ.get("DROPBOX_REFRESH_TOKEN")
-    expires = os.environ.get("DROPBOX_EXPIRES_AT")
-    if not access and not refresh:
-        raise DropboxAuthError(
-            "no Dropbox credentials: set DROPBOX_REFRESH_TOKEN (with the remote's app_key) "
-            "or DROPBOX_ACCESS_TOKEN"
-        )
-    if refresh and not app_key:
-        raise DropboxAuthError(
-            "DROPBOX_REFRESH_TOKEN needs the Dropbox app key: "
-            "`dvc remote modify <remote> app_key <key>` or set DROPBOX_APP_KEY"
-        )
+    Call it from the thread that owns the terminal (DVC's main thread): it may prompt, and it
+    raises `DropboxAuthError`/`DropboxConfigError` with the fix instead of failing later inside
+    transfer threads. `remote_name`/`url` only improve the wording of messages.
+    """
+    resolved = resolve_credentials(
+        app_key, app_secret, remote_name=remote_name, url=url, interactive=interactive
+    )
+    creds = resolved.credentials
     session = dropbox.create_session(max_connections=max_connections)
-    client = dropbox.Dropbox(
-        oauth2_access_token=access,
-        oauth2_refresh_token=refresh,
-        oauth2_access_token_expiration=parse_expires_at(expires) if expires else None,
-        app_key=app_key,
-        app_secret=app_secret,
+    client = DropboxClient(
+        oauth2_access_token=creds.access_token,
+        oauth2_refresh_token=creds.refresh_token,
+        oauth2_access_token_expiration=creds.expires_at,
+        app_key=creds.app_key if creds.refresh_token else None,
+        app_secret=app_secret or None,
         session=session,
         timeout=timeout,
         # The pacer owns rate-limit waits (visible, bounded); the SDK would retry forever.
         max_retries_on_rate_limit=0,
         user_agent="dvc-dropbox",
     )
+    client._dvc_state = _AuthState(resolved.source, resolved.store)
+    if validate:
+        _validate(client)
     if path_root:
         client = client.with_path_root(_path_root(path_root))
     return client
+
+
+def _validate(client: DropboxClient) -> None:
+    """Renew now if due, so a revoked refresh token fails here rather than in a worker thread.
+
+    The filesystem then makes one cheap authenticated call (fs.Connection.check) in the same
+    thread, which catches a revoked access token too.
+    """
+    import requests
+
+    try:
+        client.check_and_refresh_access_token()
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise DropboxRemoteError(
+            f"cannot reach Dropbox ({API_HOST_DEFAULT}) to renew the access token: "
+            f"{type(exc).__name__}; check the network connection (and any proxy settings) "
+            "and run the command again"
+        ) from None
 
 
 def _path_root(value: str) -> Any:
@@ -83,6 +566,4 @@ def _path_root(value: str) -> Any:
         return common.PathRoot.home
     if value.isdigit():
         return common.PathRoot.root(value)
-    raise DropboxConfigError(
-        f"path_root must be 'home' or a namespace id (digits), not {value!r}"
-    )
+    raise DropboxConfigError(f"path_root must be 'home' or a namespace id (digits), not {value!r}")

@@ -1,0 +1,193 @@
+"""The emulator's own ceiling: MiB/s up and down over loopback HTTPS with the official SDK, and
+small-file requests/s. Later benchmarks compare against these numbers.
+
+    .venv/bin/python benchmarks/emulator_throughput.py [--size MIB] [--chunk MIB] [--small N]
+
+Starts its own emulator (no knobs: latency 0, commit 0) in a temporary directory, prints a header
+(machine, date, settings) and a table. Client and server share the machine, so the numbers are a
+lower bound of what the emulator alone could do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+MiB = 1024 * 1024
+READY_TIMEOUT_S = 60
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DROPBOX_")}
+    env.pop("REQUESTS_CA_BUNDLE", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dropbox_emulator"], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    line = ""
+    while not line and time.monotonic() < deadline and proc.poll() is None:
+        line = proc.stdout.readline()
+    if not line:
+        proc.kill()
+        raise SystemExit("the emulator did not start")
+    return proc, json.loads(line)
+
+
+def stop_emulator(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(20)
+
+
+def timed(action: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=1024, help="large file size in MiB (1024)")
+    parser.add_argument("--chunk", type=int, default=64, help="upload session chunk, MiB (64)")
+    parser.add_argument("--small", type=int, default=300, help="number of small files (300)")
+    parser.add_argument("--small-bytes", type=int, default=1024, help="small file size (1024)")
+    parser.add_argument("--threads", type=int, default=8, help="threads for parallel small ops")
+    args = parser.parse_args()
+    if not 1 <= args.chunk <= 150 or args.size < 1 or args.small < 1:
+        parser.error("need --size >= 1, 1 <= --chunk <= 150, --small >= 1")
+
+    proc, ready = start_emulator()
+    try:
+        # The SDK reads its host variables at import: set them first.
+        os.environ.update(ready["env"])
+        import dropbox
+        from dropbox import files
+
+        token = _control(ready, "tokens")["access_token"]
+
+        def client() -> Any:
+            return dropbox.Dropbox(
+                oauth2_access_token=token, max_retries_on_rate_limit=5, max_retries_on_error=0
+            )
+
+        dbx = client()
+        dbx.check_user()  # connect once before timing
+        rows: list[tuple[str, str]] = []
+
+        size = args.size * MiB
+        chunk = os.urandom(args.chunk * MiB)
+
+        def upload() -> Any:
+            session = dbx.files_upload_session_start(b"")
+            offset = 0
+            while offset < size:
+                piece = chunk if size - offset >= len(chunk) else chunk[: size - offset]
+                cursor = files.UploadSessionCursor(session.session_id, offset)
+                dbx.files_upload_session_append_v2(piece, cursor)
+                offset += len(piece)
+            finish_started = time.perf_counter()
+            meta = dbx.files_upload_session_finish(
+                b"",
+                files.UploadSessionCursor(session.session_id, offset),
+                files.CommitInfo("/bench/large.bin", mode=files.WriteMode.overwrite),
+            )
+            return meta, time.perf_counter() - finish_started
+
+        seconds, (meta, finish_s) = timed(upload)
+        assert meta.size == size
+        rows.append(("upload session (appends + finish)", f"{size / MiB / seconds:8.1f} MiB/s"))
+        rows.append(("  of which finish", f"{finish_s:8.2f} s"))
+
+        def download() -> int:
+            _, resp = dbx.files_download("/bench/large.bin")
+            received = 0
+            with resp:
+                for block in resp.iter_content(4 * MiB):
+                    received += len(block)
+            return received
+
+        seconds, received = timed(download)
+        assert received == size
+        rows.append(("download", f"{size / MiB / seconds:8.1f} MiB/s"))
+
+        small = os.urandom(args.small_bytes)
+        n = args.small
+        seconds, _ = timed(
+            lambda: [dbx.files_upload(small, f"/bench/small/{i}.bin") for i in range(n)]
+        )
+        rows.append((f"small upload, 1 thread ({args.small_bytes} B)", f"{n / seconds:8.1f} req/s"))
+        seconds, _ = timed(
+            lambda: [dbx.files_get_metadata(f"/bench/small/{i}.bin") for i in range(n)]
+        )
+        rows.append(("get_metadata, 1 thread", f"{n / seconds:8.1f} req/s"))
+        seconds, _ = timed(lambda: [dbx.check_user() for _ in range(n)])
+        rows.append(("check/user, 1 thread", f"{n / seconds:8.1f} req/s"))
+
+        clients = [client() for _ in range(args.threads)]
+
+        def parallel(action: Callable[[Any, int], Any]) -> None:
+            with concurrent.futures.ThreadPoolExecutor(args.threads) as pool:
+                list(pool.map(lambda i: action(clients[i % len(clients)], i), range(n)))
+
+        seconds, _ = timed(
+            lambda: parallel(lambda c, i: c.files_get_metadata(f"/bench/small/{i}.bin"))
+        )
+        rows.append((f"get_metadata, {args.threads} threads", f"{n / seconds:8.1f} req/s"))
+        seconds, _ = timed(
+            lambda: parallel(lambda c, i: c.files_download(f"/bench/small/{i}.bin")[1].content)
+        )
+        rows.append((f"small download, {args.threads} threads", f"{n / seconds:8.1f} req/s"))
+        stats = _control(ready, "stats")
+    finally:
+        stop_emulator(proc)
+
+    import dropbox as sdk
+
+    print("# dropbox-emulator throughput (loopback HTTPS, official SDK, client on the same host)")
+    print(f"date:     {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+    print(f"machine:  {platform.node()} | {platform.platform()} | {os.cpu_count()} CPUs")
+    print(f"python:   {platform.python_version()} | dropbox SDK {sdk.__version__}")
+    print(
+        f"settings: size={args.size} MiB chunk={args.chunk} MiB small={n} x {args.small_bytes} B "
+        f"threads={args.threads} latency=0 commit=0"
+    )
+    print(f"server:   {stats['bytes_in'] / MiB:.0f} MiB in, {stats['bytes_out'] / MiB:.0f} MiB out")
+    print()
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'measure'.ljust(width)} | {'result'.rjust(14)} |")
+    print(f"|{'-' * (width + 2)}|{'-' * 16}|")
+    for name, value in rows:
+        print(f"| {name.ljust(width)} | {value.rjust(14)} |")
+    return 0
+
+
+def _control(ready: dict[str, Any], path: str) -> Any:
+    import requests
+
+    method = "POST" if path == "tokens" else "GET"
+    resp = requests.request(
+        method,
+        f"{ready['control_url']}/{path}",
+        json={} if method == "POST" else None,
+        verify=ready["ca_bundle"],
+        timeout=60,
+    )
+    resp.raise_for_status()
+    return resp.json()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

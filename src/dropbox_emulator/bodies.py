@@ -1,0 +1,162 @@
+"""Bodies on the wire: request bodies read in big blocks (fixed length or chunked) and spooled
+to disk while their Dropbox content hash is computed, and `Range` headers for file bodies."""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from typing import BinaryIO, Optional, Union
+
+from dropbox.content_hash import DropboxContentHasher
+
+MAX_PAYLOAD = 150 * 1024 * 1024  # Dropbox's per-request cap for upload-style routes
+READ_BLOCK = 1024 * 1024
+PIPELINE_DEPTH = 8  # blocks in flight between the reading and the hashing thread (8 MiB)
+
+
+class ClientGone(Exception):
+    """The client hung up or sent an unreadable body; nothing more can be answered."""
+
+
+class BodyReader:
+    """Reads a request body of known length, or `Transfer-Encoding: chunked`, in big blocks."""
+
+    def __init__(self, rfile: BinaryIO, length: Optional[int], chunked: bool):
+        self._rfile = rfile
+        self.length = length  # None when chunked
+        self._chunked = chunked
+        self._chunk_left = 0
+        self.consumed = 0
+        self.done = not chunked and not length
+
+    def read(self, size: int) -> bytes:
+        if self.done:
+            return b""
+        try:
+            data = self._read_chunked(size) if self._chunked else self._read_fixed(size)
+        except (OSError, ValueError) as exc:
+            raise ClientGone(str(exc)) from None
+        self.consumed += len(data)
+        return data
+
+    def _read_fixed(self, size: int) -> bytes:
+        assert self.length is not None
+        want = min(size, self.length - self.consumed)
+        data = self._rfile.read(want) if want > 0 else b""
+        if len(data) < want:
+            raise ClientGone("request body ended early")
+        if self.consumed + len(data) >= self.length:
+            self.done = True
+        return data
+
+    def _read_chunked(self, size: int) -> bytes:
+        if self._chunk_left == 0:
+            line = self._rfile.readline(1026)
+            if not line.endswith(b"\n"):
+                raise ClientGone("bad chunk header")
+            self._chunk_left = int(line.split(b";", 1)[0].strip() or b"x", 16)
+            if self._chunk_left < 0:
+                raise ClientGone("bad chunk size")
+            if self._chunk_left == 0:
+                for _ in range(64):  # trailers, up to the blank line
+                    if self._rfile.readline(8192) in (b"\r\n", b"\n", b""):
+                        break
+                self.done = True
+                return b""
+        data = self._rfile.read(min(size, self._chunk_left))
+        if not data:
+            raise ClientGone("request body ended early")
+        self._chunk_left -= len(data)
+        if self._chunk_left == 0 and self._rfile.readline(3).strip():
+            raise ClientGone("bad chunk trailer")
+        return data
+
+    def discard(self, limit: int = MAX_PAYLOAD) -> bool:
+        """Read and drop the rest (at most `limit` bytes); True if the body was fully read."""
+        while not self.done and self.consumed <= limit:
+            if not self.read(READ_BLOCK) and not self.done:
+                return False
+        return self.done
+
+
+class Oversized(Exception):
+    """A chunked body grew past MAX_PAYLOAD."""
+
+
+def spool_inline(reader: BodyReader, out: BinaryIO) -> str:
+    hasher = DropboxContentHasher()
+    while True:
+        block = reader.read(READ_BLOCK)
+        if not block:
+            return hasher.hexdigest()
+        hasher.update(block)
+        out.write(block)
+        if reader.consumed > MAX_PAYLOAD:  # chunked bodies have no length up front
+            raise Oversized
+
+
+def spool_pipelined(reader: BodyReader, out: BinaryIO) -> str:
+    """Like spool_inline, but hashing and writing run in a second thread while this one reads
+    the socket: TLS decryption, SHA-256 and file writes all release the GIL, so they overlap."""
+    blocks: queue.Queue[Optional[bytes]] = queue.Queue(maxsize=PIPELINE_DEPTH)
+    hasher = DropboxContentHasher()
+    failure: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            while True:
+                block = blocks.get()
+                if block is None:
+                    return
+                hasher.update(block)
+                out.write(block)
+        except BaseException as exc:  # reported by the reading thread
+            failure.append(exc)
+            while blocks.get() is not None:  # unblock the reader until it stops
+                pass
+
+    worker = threading.Thread(target=consume, name="spool", daemon=True)
+    worker.start()
+    try:
+        while not failure:
+            block = reader.read(READ_BLOCK)
+            if not block:
+                break
+            blocks.put(block)
+            if reader.consumed > MAX_PAYLOAD:
+                raise Oversized
+    finally:
+        blocks.put(None)
+        worker.join()
+    if failure:
+        raise failure[0]
+    return hasher.hexdigest()
+
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+
+
+def parse_range(header: str, size: int) -> Union[tuple[int, int], str, None]:
+    """`Range` → (start, end) half-open, "unsatisfiable", or None (ignore it, serve everything).
+
+    Only one range is served; multi-range or malformed headers are ignored, as RFC 9110 allows.
+    """
+    match = _RANGE.match(header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return "unsatisfiable"
+        return max(0, size - suffix), size
+    start = int(first)
+    if last != "" and int(last) < start:
+        return None  # syntactically invalid: ignored
+    if start >= size:
+        return "unsatisfiable"
+    end = size - 1 if last == "" else int(last)
+    return start, min(end, size - 1) + 1

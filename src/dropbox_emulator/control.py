@@ -1,0 +1,245 @@
+"""The control API under `/_emulator/` (JSON, no auth, loopback clients only).
+
+* `GET /_emulator`: version, url, app keys, account id, config.
+* `POST /_emulator/tokens` `{"app_key"?, "scopes"?, "ttl"?, "offline"?}` →
+  `{"access_token", "refresh_token", "expires_at" (ISO 8601 UTC), "account_id", ...}`.
+* `POST /_emulator/tokens/expire` `{"access_token"}`; `POST /_emulator/tokens/revoke`
+  `{"refresh_token"}` (also revokes its access tokens).
+* `POST /_emulator/faults` a fault or a list of them (`faults.Fault`); `GET`/`DELETE` lists/clears.
+* `GET /_emulator/stats` → `{"requests": {route: n}, "commits", "bytes_in", "bytes_out"}`.
+* `GET`/`POST /_emulator/config` `{"latency_ms"?, "commit_ms"?, "quota_bytes"?,
+  "rate_limit_per_s"?, "lock_wait_ms"?, "token_ttl"?}` → the config, changed live.
+* `POST /_emulator/reset`: files, stats and faults cleared; tokens kept.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from dropbox_emulator import __version__
+from dropbox_emulator.exchange import Request, Response
+from dropbox_emulator.faults import Fault, FaultSpecError
+from dropbox_emulator.tokens import ALL_SCOPES, scope_text
+
+if TYPE_CHECKING:
+    from dropbox_emulator.server import Emulator
+
+# Config fields POST /_emulator/config may change live, and whether they may be null.
+LIVE_CONFIG: dict[str, bool] = {
+    "latency_ms": False,
+    "commit_ms": False,
+    "lock_wait_ms": False,
+    "quota_bytes": False,
+    "rate_limit_per_s": True,
+    "token_ttl": False,
+}
+
+
+class ControlError(Exception):
+    pass
+
+
+def iso_utc(epoch: float) -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _object(request: Request) -> dict[str, Any]:
+    try:
+        payload = request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ControlError(f"body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ControlError("body must be a JSON object")
+    return payload
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def handle(emulator: Emulator, request: Request) -> Response:
+    if not _is_loopback(request.client_host):
+        return Response.json(403, {"error": "the control API only answers loopback clients"})
+    name = request.path[len("/_emulator") :].strip("/")
+    endpoint = ENDPOINTS.get((request.method, name))
+    if endpoint is None:
+        known = sorted({n for _, n in ENDPOINTS})
+        if any(n == name for _, n in ENDPOINTS):
+            return Response.json(405, {"error": f"method {request.method} not allowed"})
+        return Response.json(404, {"error": f"unknown control endpoint {name!r}", "known": known})
+    try:
+        return endpoint(emulator, request)
+    except (ControlError, FaultSpecError) as exc:
+        return Response.json(400, {"error": str(exc)})
+
+
+def info(emulator: Emulator, request: Request) -> Response:
+    return Response.json(
+        200,
+        {
+            "version": __version__,
+            "url": emulator.url,
+            "app_keys": emulator.oauth.app_keys,
+            "account_id": emulator.account_id,
+            "handlers": emulator.handler_modules,
+            "config": config_view(emulator),
+        },
+    )
+
+
+def _scopes(value: Any) -> frozenset[str]:
+    if value is None:
+        return ALL_SCOPES
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise ControlError("'scopes' must be a list of strings or a space-separated string")
+    unknown = set(value) - ALL_SCOPES
+    if unknown:
+        raise ControlError(f"unknown scopes: {sorted(unknown)}")
+    return frozenset(value)
+
+
+def new_token(emulator: Emulator, request: Request) -> Response:
+    payload = _object(request)
+    unknown = set(payload) - {"app_key", "scopes", "ttl", "offline"}
+    if unknown:
+        raise ControlError(f"unknown fields: {sorted(unknown)}")
+    app_key = payload.get("app_key") or emulator.oauth.app_keys[0]
+    if app_key not in emulator.oauth.app_keys:
+        raise ControlError(f"unknown app key; known: {emulator.oauth.app_keys}")
+    ttl = payload.get("ttl")
+    if ttl is None:
+        ttl = emulator.config.token_ttl
+    if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl <= 0:
+        raise ControlError("'ttl' must be a positive number of seconds")
+    offline = payload.get("offline", True)
+    if not isinstance(offline, bool):
+        raise ControlError("'offline' must be true or false")
+    issued = emulator.tokens.issue(
+        app_key,
+        _scopes(payload.get("scopes")),
+        float(ttl),
+        offline=offline,
+        account_id=emulator.account_id,
+    )
+    return Response.json(
+        200,
+        {
+            "access_token": issued.access_token,
+            "refresh_token": issued.refresh_token,
+            "expires_at": iso_utc(issued.expires_at),
+            "expires_in": int(ttl),
+            "account_id": issued.account_id,
+            "app_key": app_key,
+            "scope": scope_text(issued.scopes),
+        },
+    )
+
+
+def _string_field(request: Request, field: str) -> str:
+    value = _object(request).get(field)
+    if not isinstance(value, str) or not value:
+        raise ControlError(f"'{field}' (a string) is required")
+    return value
+
+
+def expire_token(emulator: Emulator, request: Request) -> Response:
+    if not emulator.tokens.expire(_string_field(request, "access_token")):
+        raise ControlError("unknown access token")
+    return Response.json(200, {"expired": True})
+
+
+def revoke_token(emulator: Emulator, request: Request) -> Response:
+    if not emulator.tokens.revoke_refresh(_string_field(request, "refresh_token")):
+        raise ControlError("unknown refresh token")
+    return Response.json(200, {"revoked": True})
+
+
+def add_faults(emulator: Emulator, request: Request) -> Response:
+    try:
+        payload = request.json()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ControlError(f"body is not JSON: {exc}") from None
+    specs = payload if isinstance(payload, list) else [payload]
+    faults = [Fault.parse(spec) for spec in specs]  # all or nothing
+    for fault in faults:
+        emulator.faults.add(fault)
+    return Response.json(200, {"faults": emulator.faults.describe()})
+
+
+def list_faults(emulator: Emulator, request: Request) -> Response:
+    return Response.json(200, {"faults": emulator.faults.describe()})
+
+
+def clear_faults(emulator: Emulator, request: Request) -> Response:
+    emulator.faults.clear()
+    return Response.json(200, {"faults": []})
+
+
+def stats(emulator: Emulator, request: Request) -> Response:
+    return Response.json(200, emulator.stats.snapshot())
+
+
+def config_view(emulator: Emulator) -> dict[str, Any]:
+    config = emulator.config
+    view: dict[str, Any] = {name: getattr(config, name) for name in LIVE_CONFIG}
+    view.update(
+        host=config.host,
+        port=config.port,
+        data_dir=str(config.data_dir),
+        auto_approve=config.auto_approve,
+    )
+    return view
+
+
+def get_config(emulator: Emulator, request: Request) -> Response:
+    return Response.json(200, config_view(emulator))
+
+
+def set_config(emulator: Emulator, request: Request) -> Response:
+    payload = _object(request)
+    unknown = set(payload) - set(LIVE_CONFIG)
+    if unknown:
+        raise ControlError(f"unknown or read-only config fields: {sorted(unknown)}")
+    changes: dict[str, Optional[float]] = {}
+    for name, value in payload.items():
+        if value is None and LIVE_CONFIG[name]:
+            changes[name] = None
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ControlError(f"'{name}' must be a non-negative number")
+        changes[name] = value
+    for name, value in changes.items():  # validated first: all or nothing
+        if name in ("quota_bytes", "token_ttl") and value is not None:
+            value = int(value)
+        if name == "rate_limit_per_s" and value == 0:
+            value = None  # 0 means "no limit", like leaving it unset
+        setattr(emulator.config, name, value)
+    return Response.json(200, config_view(emulator))
+
+
+def reset(emulator: Emulator, request: Request) -> Response:
+    emulator.reset()
+    return Response.json(200, {"reset": True})
+
+
+ENDPOINTS: dict[tuple[str, str], Callable[[Emulator, Request], Response]] = {
+    ("GET", ""): info,
+    ("POST", "tokens"): new_token,
+    ("POST", "tokens/expire"): expire_token,
+    ("POST", "tokens/revoke"): revoke_token,
+    ("POST", "faults"): add_faults,
+    ("GET", "faults"): list_faults,
+    ("DELETE", "faults"): clear_faults,
+    ("GET", "stats"): stats,
+    ("GET", "config"): get_config,
+    ("POST", "config"): set_config,
+    ("POST", "reset"): reset,
+}

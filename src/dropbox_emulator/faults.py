@@ -1,0 +1,107 @@
+"""Injected failures: POST /_emulator/faults arms one, the next `times` matching requests fail.
+
+A fault matches a route by glob, against both the URL form (`files/upload_session/append_v2`)
+and the handler key (`files/upload_session/append:2`); `oauth2/token` and `oauth2/authorize`
+can be matched too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import threading
+from typing import Any, Optional
+
+STATUSES = (429, 500, 503)
+RATE_LIMIT_REASONS = ("too_many_requests", "too_many_write_operations")
+
+
+class FaultSpecError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class Fault:
+    route: str
+    times: int = 1
+    status: int = 500
+    reason: str = "too_many_requests"  # 429 only
+    retry_after: int = 1  # 429 only; send 0 to keep the SDK's automatic retries fast
+    drop_connection: bool = False
+    after_bytes: Optional[int] = None  # with drop_connection: read/send this much body first
+    corrupt_body: bool = False  # download routes: flip one byte, keep the true metadata
+
+    @classmethod
+    def parse(cls, spec: Any) -> Fault:
+        if not isinstance(spec, dict):
+            raise FaultSpecError("a fault is a JSON object")
+        unknown = set(spec) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise FaultSpecError(f"unknown fault fields: {sorted(unknown)}")
+        route = spec.get("route")
+        if not isinstance(route, str) or not route:
+            raise FaultSpecError("'route' (a glob) is required")
+        fault = cls(route=route.lstrip("/"))
+        for name in ("times", "status", "retry_after", "after_bytes"):
+            value = spec.get(name)
+            if value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise FaultSpecError(f"'{name}' must be a non-negative integer")
+            setattr(fault, name, value)
+        for name in ("drop_connection", "corrupt_body"):
+            value = spec.get(name, False)
+            if not isinstance(value, bool):
+                raise FaultSpecError(f"'{name}' must be true or false")
+            setattr(fault, name, value)
+        if "reason" in spec:
+            if spec["reason"] not in RATE_LIMIT_REASONS:
+                raise FaultSpecError(f"'reason' must be one of {list(RATE_LIMIT_REASONS)}")
+            fault.reason = spec["reason"]
+        if fault.status not in STATUSES:
+            raise FaultSpecError(f"'status' must be one of {list(STATUSES)}")
+        if fault.times < 1:
+            raise FaultSpecError("'times' must be at least 1")
+        if fault.after_bytes is not None and not fault.drop_connection:
+            raise FaultSpecError("'after_bytes' needs 'drop_connection'")
+        return fault
+
+    def matches(self, *names: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, self.route) for name in names)
+
+    def describe(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self._armed.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()
+
+    def take(self, *names: str, download: bool = False) -> Optional[Fault]:
+        """The first armed fault matching one of `names`, used up once.
+
+        A corrupt_body fault only applies to download-style requests; others skip it.
+        """
+        with self._lock:
+            for fault in self._armed:
+                if fault.corrupt_body and not download:
+                    continue
+                if fault.matches(*names):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._armed.remove(fault)
+                    return dataclasses.replace(fault)
+        return None
+
+    def describe(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [fault.describe() for fault in self._armed]

@@ -1,0 +1,263 @@
+"""The batch committer: many uploaders, one serial committer (design.md decision 5).
+
+Dropbox serialises commits per namespace, so parallel single-file commits collide. Uploaders send
+their bytes in parallel (no lock), then hand a finish entry to the one committer of their client
+and wait for *their own* entry's result ("sync" batching). The committer sends up to `batch_size`
+entries per call, one call in flight at a time.
+
+When to send: as soon as every upload in progress is waiting for a commit (nothing else is coming,
+so waiting longer only adds latency), when `batch_size` entries are ready, or after `idle_timeout`
+since the oldest ready entry (an upload that is still busy must not hold the others back long).
+Uploads announce themselves with `uploading()` so the committer can count them.
+
+This module is pure logic: the commit call and the per-entry retry decision come from the caller
+(`transfer.py` maps them to `upload_session/finish_batch_v2`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Callable, Generic, Optional, TypeVar
+
+E = TypeVar("E")
+R = TypeVar("R")
+
+logger = logging.getLogger("dvc.dvc_dropbox")
+
+# The committer thread exits after this long without work; the next commit starts a new one.
+THREAD_IDLE_EXIT_S = 5.0
+
+
+class RetryEntry(Exception):
+    """Returned (not raised) by a commit function for an entry to commit again later.
+
+    The entry's bytes are already on the server; only its commit is repeated, in a later batch.
+    """
+
+    def __init__(self, cause: BaseException, delay: float = 1.0, reason: str = "retry"):
+        super().__init__(str(cause))
+        self.cause = cause
+        self.delay = delay
+        self.reason = reason
+
+
+class CommitterClosed(RuntimeError):
+    """The committer was closed while an entry was waiting."""
+
+
+class _Pending(Generic[E]):
+    __slots__ = ("attempts", "done", "entry", "error", "not_before", "queued_at", "result")
+
+    def __init__(self, entry: E, now: float):
+        self.entry = entry
+        self.queued_at = now
+        self.not_before = now
+        self.attempts = 0
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: Optional[BaseException] = None
+
+
+CommitFn = Callable[[list[E]], Sequence[Any]]
+
+
+class BatchCommitter(Generic[E, R]):
+    """Collects entries from many threads and commits them in serial batches.
+
+    `commit_batch(entries)` returns one outcome per entry, in order: the result, an exception
+    (that entry fails), or a `RetryEntry` (commit that entry again after its delay, at most
+    `max_attempts` times per entry and `max_entry_wait` seconds of waits in total).
+    If `commit_batch` raises, every entry of that batch fails with the exception.
+    """
+
+    def __init__(
+        self,
+        commit_batch: CommitFn[E],
+        *,
+        batch_size: int,
+        idle_timeout: float = 0.2,
+        max_attempts: int = 20,
+        max_retry_delay: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if not 1 <= batch_size <= 1000:
+            raise ValueError("batch_size must be between 1 and 1000")
+        self._commit_batch = commit_batch
+        self.batch_size = batch_size
+        self.idle_timeout = idle_timeout
+        self.max_attempts = max_attempts
+        self.max_retry_delay = max_retry_delay
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._queue: list[_Pending[E]] = []  # waiting to be sent, in arrival order
+        self._active = 0  # uploads in progress (inside `uploading()`)
+        self._waiting = 0  # entries handed over and not yet resolved
+        self._in_flight = False
+        self._closed = False
+        self._thread: Optional[threading.Thread] = None
+        # Observability for tests and benchmarks.
+        self.batches_sent = 0
+        self.batch_sizes: list[int] = []
+        self.entry_retries = 0
+
+    # -- uploader side -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def uploading(self) -> Iterator[None]:
+        """Mark an upload as in progress: the committer waits for it before a partial batch."""
+        with self._cond:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def commit(self, entry: E) -> R:
+        """Hand over one entry and block until its own result (or error) is known."""
+        with self._cond:
+            if self._closed:
+                raise CommitterClosed("the batch committer is closed")
+            pending: _Pending[E] = _Pending(entry, self._clock())
+            self._queue.append(pending)
+            self._waiting += 1
+            self._ensure_thread()
+            self._cond.notify_all()
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def close(self) -> None:
+        """Fail whatever still waits and stop the committer thread (idempotent)."""
+        with self._cond:
+            self._closed = True
+            queued, self._queue = self._queue, []
+            self._cond.notify_all()
+            thread = self._thread
+        for pending in queued:
+            self._resolve(pending, error=CommitterClosed("the batch committer was closed"))
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=60)
+
+    # -- committer side ----------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="dropbox-batch-committer", daemon=True
+            )
+            self._thread.start()
+
+    def _next_batch(self) -> Optional[list[_Pending[E]]]:
+        """Under the lock: the entries to send now, or None with how long to wait (as a float)."""
+        now = self._clock()
+        ready = [p for p in self._queue if p.not_before <= now]
+        if not ready:
+            return None
+        everyone_waiting = self._waiting >= self._active
+        oldest = min(p.queued_at for p in ready)
+        if (
+            len(ready) >= self.batch_size
+            or everyone_waiting
+            or now - oldest >= self.idle_timeout
+            or self._closed
+        ):
+            batch = ready[: self.batch_size]
+            chosen = set(map(id, batch))
+            self._queue = [p for p in self._queue if id(p) not in chosen]
+            return batch
+        return None
+
+    def _wait_time(self) -> float:
+        now = self._clock()
+        deadlines = [THREAD_IDLE_EXIT_S + now]
+        for p in self._queue:
+            if p.not_before > now:
+                deadlines.append(p.not_before)
+            else:
+                deadlines.append(p.queued_at + self.idle_timeout)
+        return max(0.001, min(deadlines) - now)
+
+    def _run(self) -> None:
+        idle_since = self._clock()
+        while True:
+            with self._cond:
+                batch = self._next_batch()
+                while batch is None:
+                    if self._closed:
+                        self._thread = None
+                        return
+                    if not self._queue and self._clock() - idle_since >= THREAD_IDLE_EXIT_S:
+                        self._thread = None  # a later commit starts a fresh thread
+                        return
+                    self._cond.wait(timeout=self._wait_time())
+                    batch = self._next_batch()
+                self._in_flight = True
+            try:
+                self._send(batch)
+            finally:
+                with self._cond:
+                    self._in_flight = False
+                    idle_since = self._clock()
+                    self._cond.notify_all()
+
+    def _send(self, batch: list[_Pending[E]]) -> None:
+        self.batches_sent += 1
+        self.batch_sizes.append(len(batch))
+        try:
+            outcomes = list(self._commit_batch([p.entry for p in batch]))
+            if len(outcomes) != len(batch):
+                raise RuntimeError(
+                    f"batch commit returned {len(outcomes)} results for {len(batch)} entries"
+                )
+        except BaseException as exc:  # the whole call failed: every entry fails with it
+            for pending in batch:
+                self._resolve(pending, error=exc)
+            return
+        for pending, outcome in zip(batch, outcomes):
+            if isinstance(outcome, RetryEntry):
+                self._retry(pending, outcome)
+            elif isinstance(outcome, BaseException):
+                self._resolve(pending, error=outcome)
+            else:
+                self._resolve(pending, result=outcome)
+
+    def _retry(self, pending: _Pending[E], retry: RetryEntry) -> None:
+        pending.attempts += 1
+        if pending.attempts >= self.max_attempts:
+            self._resolve(pending, error=retry.cause)
+            return
+        delay = min(self.max_retry_delay, retry.delay * (2 ** min(pending.attempts - 1, 10)))
+        if delay >= 1.0:
+            logger.warning("Dropbox: %s; committing again in %.0f s", retry.reason, delay)
+        with self._cond:
+            self.entry_retries += 1
+            if self._closed:
+                error: BaseException = CommitterClosed("the batch committer was closed")
+            else:
+                pending.not_before = self._clock() + delay
+                pending.queued_at = pending.not_before
+                self._queue.append(pending)
+                self._cond.notify_all()
+                return
+        self._resolve(pending, error=error)
+
+    def _resolve(
+        self,
+        pending: _Pending[E],
+        *,
+        result: Any = None,
+        error: Optional[BaseException] = None,
+    ) -> None:
+        with self._cond:
+            self._waiting -= 1
+            self._cond.notify_all()
+        pending.result = result
+        pending.error = error
+        pending.done.set()

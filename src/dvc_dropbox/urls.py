@@ -1,0 +1,78 @@
+"""`dropbox://` URLs <-> filesystem paths <-> Dropbox API paths.
+
+`dropbox://dvc/my-project` names the Dropbox folder `/dvc/my-project`: the netloc is the first
+folder (design.md decision 2). Inside the plugin a path is written without the leading slash
+(`dvc/my-project/files/md5/ab/cdef…`, like an S3 "bucket/key"), and `api_path` adds it back for
+the SDK; the Dropbox root is the empty path.
+
+Stdlib only: the registration hook imports this module to refuse bad URLs at `dvc remote add`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+SCHEME = "dropbox"
+PREFIX = f"{SCHEME}://"
+
+RIGHT_FORM = (
+    "write it as dropbox://<folder>/<subfolder>..., "
+    "e.g. dropbox://dvc/my-project for the Dropbox folder /dvc/my-project"
+)
+
+
+class DropboxURLError(ValueError):
+    """A `dropbox://` URL that cannot name a Dropbox folder; the message says the right form."""
+
+
+def is_dropbox_url(url: object) -> bool:
+    return isinstance(url, str) and url[: len(PREFIX)].lower() == PREFIX
+
+
+def url_problem(url: str) -> Optional[str]:
+    """Why `url` is not a usable `dropbox://` URL, or None if it is fine."""
+    if not is_dropbox_url(url):
+        return f"Dropbox URLs start with {PREFIX!r}"
+    rest = url[len(PREFIX) :]
+    if not rest.strip("/"):
+        return "it names no folder (the whole Dropbox cannot be a remote)"
+    if rest.startswith("/"):
+        # dropbox:///x: an empty netloc would make DVC treat the URL as a local path.
+        return "there must be no third slash after 'dropbox:' (the first folder is the host part)"
+    parts = rest.rstrip("/").split("/")
+    if "" in parts:
+        return "it has an empty path component ('//')"
+    if any(part in (".", "..") for part in parts):
+        return "it has a '.' or '..' path component"
+    return None
+
+
+def check_url(url: str) -> str:
+    """Raise DropboxURLError (naming the right form) unless `url` is a usable dropbox:// URL."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise DropboxURLError(f"invalid Dropbox URL {url!r}: {problem}; {RIGHT_FORM}")
+    return url
+
+
+def url_to_path(url: str) -> str:
+    """`dropbox://dvc/my-project/` -> `dvc/my-project` (validated; a trailing slash is fine)."""
+    check_url(url)
+    return url[len(PREFIX) :].rstrip("/")
+
+
+def path_to_url(path: str) -> str:
+    return PREFIX + path.strip("/")
+
+
+def strip_protocol(path: str) -> str:
+    """Lenient form for paths fsspec/DVC pass around: drop the scheme and outer slashes."""
+    if is_dropbox_url(path):
+        path = path[len(PREFIX) :]
+    return path.strip("/")
+
+
+def api_path(path: str) -> str:
+    """Plugin path -> the SDK's path argument: "" for the root, else "/" + path."""
+    path = path.strip("/")
+    return f"/{path}" if path else ""

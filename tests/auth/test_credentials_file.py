@@ -1,0 +1,201 @@
+"""The credentials file store: format, atomic 0600 writes, keyed entries, concurrent writers."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import multiprocessing
+import os
+import stat
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from dvc_dropbox import credentials as cred
+from dvc_dropbox.credentials import Credentials, CredentialsFile
+from dvc_dropbox.errors import DropboxAuthError
+
+
+def _creds(app_key: str = "key-a", n: int = 0) -> Credentials:
+    return Credentials(
+        app_key=app_key,
+        refresh_token=f"refresh-{app_key}",
+        access_token=f"access-{app_key}-{n}",
+        expires_at=datetime.datetime(2030, 1, 1, 12, 0, 0),
+        account_id="dbid:acct",
+        scope="files.content.read",
+    )
+
+
+def test_round_trip_mode_0600_and_format(tmp_path: Path) -> None:
+    store = CredentialsFile(tmp_path / "sub" / "creds.json")
+    with store.locked():
+        store.put(_creds())
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    doc = json.loads(store.path.read_text())
+    assert doc["format"] == cred.FORMAT and doc["version"] == 1
+    entry = doc["credentials"]["key-a"]
+    assert entry["expires_at"] == "2030-01-01T12:00:00Z"
+    assert entry["account_id"] == "dbid:acct" and entry["app_key"] == "key-a"
+    loaded = store.get("key-a")
+    assert loaded == _creds()
+    # No temporary files are left behind.
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["creds.json", "creds.json.lock"]
+
+
+def test_entries_are_keyed_by_app_key(tmp_path: Path) -> None:
+    store = CredentialsFile(tmp_path / "creds.json")
+    with store.locked():
+        store.put(_creds("key-a"))
+        store.put(_creds("key-b"))
+        store.put(_creds("key-a", 2))
+    assert store.app_keys() == ["key-a", "key-b"]
+    assert store.get("key-a").access_token == "access-key-a-2"  # type: ignore[union-attr]
+    assert store.get("key-b").access_token == "access-key-b-0"  # type: ignore[union-attr]
+    assert store.get("key-c") is None
+    with store.locked():
+        assert store.remove("key-a")
+        assert not store.remove("key-a")
+    assert store.app_keys() == ["key-b"]
+    with store.locked():
+        store.remove("key-b")
+    assert not store.path.exists()
+
+
+def test_repr_never_shows_tokens() -> None:
+    text = repr(_creds())
+    assert "refresh-key-a" not in text and "access-key-a" not in text
+
+
+def test_wider_mode_is_fixed_on_write_and_warned_on_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = CredentialsFile(tmp_path / "creds.json")
+    with store.locked():
+        store.put(_creds())
+    os.chmod(store.path, 0o644)
+    with caplog.at_level("WARNING"):
+        store.get("key-a")
+    assert "chmod 600" in caplog.text
+    with store.locked():
+        store.put(_creds(n=1))
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("content", ["", "{", "[]", '{"credentials": 3}', "null"])
+def test_damaged_file_is_a_clear_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "creds.json"
+    path.write_text(content)
+    with pytest.raises(DropboxAuthError, match=r"remove .*creds\.json and run the command again"):
+        CredentialsFile(path).get("key-a")
+
+
+def test_entry_without_refresh_token_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "creds.json"
+    path.write_text(json.dumps({"credentials": {"key-a": {"access_token": "x"}}}))
+    with pytest.raises(DropboxAuthError, match="damaged"):
+        CredentialsFile(path).get("key-a")
+
+
+def test_parse_expiry_variants() -> None:
+    want = datetime.datetime(2030, 1, 1, 12, 0, 0)
+    for text in (
+        "2030-01-01T12:00:00",
+        "2030-01-01T12:00:00Z",
+        "2030-01-01T12:00:00+00:00",
+        "2030-01-01T14:00:00+02:00",
+        " 2030-01-01 12:00:00 ",
+    ):
+        assert cred.parse_expiry(text) == want, text
+    with pytest.raises(ValueError):
+        cred.parse_expiry("tomorrow")
+
+
+def _hammer(path: str, app_key: str, rounds: int) -> None:
+    store = CredentialsFile(Path(path))
+    for _ in range(rounds):
+        with store.locked():
+            current = store.get(app_key)
+            counter = int(current.access_token.rsplit("-", 1)[1]) if current else 0  # type: ignore[union-attr]
+            store.put(_creds(app_key, counter + 1))
+
+
+def test_concurrent_threads_and_processes_never_lose_or_corrupt(tmp_path: Path) -> None:
+    """Read-modify-write under the lock from 4 threads and 3 processes: no lost update."""
+    path = tmp_path / "creds.json"
+    rounds = 15
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hammer, args=(str(path), "key-a", rounds)) for _ in range(3)]
+    threads = [
+        threading.Thread(target=_hammer, args=(str(path), key, rounds))
+        for key in ("key-a", "key-a", "key-b", "key-b")
+    ]
+    for p in procs:
+        p.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    store = CredentialsFile(path)
+    assert store.get("key-a").access_token == f"access-key-a-{5 * rounds}"  # type: ignore[union-attr]
+    assert store.get("key-b").access_token == f"access-key-b-{2 * rounds}"  # type: ignore[union-attr]
+    json.loads(path.read_text())  # still one valid document
+
+
+def test_lock_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    store = CredentialsFile(tmp_path / "creds.json", lock_timeout=0.2)
+    holder = CredentialsFile(tmp_path / "creds.json")
+    ready, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with holder.locked():
+            ready.set()
+            done.wait(30)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(DropboxAuthError, match="locked by another process"), store.locked():
+            pass
+    finally:
+        done.set()
+        thread.join(30)
+
+
+def test_default_path_inside_repo_outside_repo_and_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(cred.ENV_CREDENTIALS_FILE, raising=False)
+    repo = tmp_path / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    (repo / "sub" / "dir").mkdir(parents=True)
+    assert cred.credentials_path(str(repo / "sub" / "dir")) == (
+        repo / ".dvc" / "tmp" / "dropbox-user-credentials.json"
+    )
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    assert cred.credentials_path(str(outside)) == (
+        tmp_path / "xdg" / "dvc-dropbox" / "dropbox-user-credentials.json"
+    )
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, "rel/creds.json")
+    assert cred.credentials_path(str(repo)) == repo / "rel" / "creds.json"
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, str(tmp_path / "abs.json"))
+    assert cred.credentials_path(str(repo)) == tmp_path / "abs.json"
+
+
+def test_git_ignore_status(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("ignored.json\n")
+    assert cred.git_ignore_status(tmp_path / "ignored.json") is True
+    assert cred.git_ignore_status(tmp_path / "deep" / "creds.json") is False
+    with caplog.at_level("WARNING"):
+        cred.warn_if_not_git_ignored(tmp_path / "deep" / "creds.json")
+        cred.warn_if_not_git_ignored(tmp_path / "ignored.json")
+    assert caplog.text.count("NOT ignored") == 1

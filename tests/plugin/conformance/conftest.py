@@ -1,0 +1,7 @@
+"""DVC's own conformance suite (dvc.testing), wired to the emulator (dvc-integration.md §4)."""
+
+from __future__ import annotations
+
+from dvc.testing.fixtures import *
+
+from .fixtures import *
