@@ -3,16 +3,53 @@ to disk while their Dropbox content hash is computed, and `Range` headers for fi
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import re
 import threading
 from typing import BinaryIO, Optional, Union
 
-from dropbox.content_hash import DropboxContentHasher
-
 MAX_PAYLOAD = 150 * 1024 * 1024  # Dropbox's per-request cap for upload-style routes
 READ_BLOCK = 1024 * 1024
 PIPELINE_DEPTH = 8  # blocks in flight between the reading and the hashing thread (8 MiB)
+HASH_BLOCK = 4 * 1024 * 1024  # Dropbox's content_hash block size
+
+
+class ContentHasher:
+    """Dropbox's content_hash: SHA-256 over the SHA-256 digests of each 4 MiB block.
+
+    Our own rather than the SDK's `DropboxContentHasher` because that one only exists in SDK
+    12.2+ (Python 3.11+) and copies its input; this one takes memoryviews without copying.
+    """
+
+    def __init__(self) -> None:
+        self._overall = hashlib.sha256()
+        self._block = hashlib.sha256()
+        self._filled = 0
+
+    def update(self, data: Union[bytes, bytearray, memoryview]) -> None:
+        view = memoryview(data)
+        while len(view):
+            if self._filled == HASH_BLOCK:
+                self._overall.update(self._block.digest())
+                self._block = hashlib.sha256()
+                self._filled = 0
+            take = min(len(view), HASH_BLOCK - self._filled)
+            self._block.update(view[:take])
+            self._filled += take
+            view = view[take:]
+
+    def hexdigest(self) -> str:
+        overall = self._overall.copy()
+        if self._filled:
+            overall.update(self._block.digest())
+        return overall.hexdigest()
+
+
+def content_hash(data: bytes) -> str:
+    hasher = ContentHasher()
+    hasher.update(data)
+    return hasher.hexdigest()
 
 
 class ClientGone(Exception):
@@ -85,7 +122,7 @@ class Oversized(Exception):
 
 
 def spool_inline(reader: BodyReader, out: BinaryIO) -> str:
-    hasher = DropboxContentHasher()
+    hasher = ContentHasher()
     while True:
         block = reader.read(READ_BLOCK)
         if not block:
@@ -100,7 +137,7 @@ def spool_pipelined(reader: BodyReader, out: BinaryIO) -> str:
     """Like spool_inline, but hashing and writing run in a second thread while this one reads
     the socket: TLS decryption, SHA-256 and file writes all release the GIL, so they overlap."""
     blocks: queue.Queue[Optional[bytes]] = queue.Queue(maxsize=PIPELINE_DEPTH)
-    hasher = DropboxContentHasher()
+    hasher = ContentHasher()
     failure: list[BaseException] = []
 
     def consume() -> None:

@@ -13,7 +13,6 @@ import email.utils
 import importlib
 import json
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -28,9 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from dropbox import auth
-
 from dropbox_emulator import __version__, control, oauth, wire
+from dropbox_emulator.access import Caller, authenticate
 from dropbox_emulator.api import (
     ACCOUNT_ID,
     HANDLERS,
@@ -57,7 +55,7 @@ from dropbox_emulator.config import EmulatorConfig
 from dropbox_emulator.exchange import Request, Response
 from dropbox_emulator.faults import Fault, Faults
 from dropbox_emulator.knobs import RateLimiter, Stats, WriteLocks
-from dropbox_emulator.tokens import TokenProblem, TokenStore
+from dropbox_emulator.tokens import TokenStore
 
 MAX_SMALL_BODY = 32 * 1024 * 1024  # rpc/OAuth/control bodies are JSON or forms, read into memory
 # Bodies above this are hashed and written by a helper thread while the socket is read.
@@ -69,8 +67,6 @@ LINGER_S = 10  # how long a refused body may keep arriving (discarded) before we
 TEMPORARY_LINK_TTL_S = 4 * 3600
 LINK_PREFIX = "/_links/"
 
-# What Dropbox accepts as an access token; anything else is "malformed" (400), not unknown (401).
-_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{1,2048}")
 _OPTIONAL_MODULES = ("routes_auth", "routes_files", "routes_users")
 
 
@@ -175,6 +171,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, address: tuple[str, int], emulator: Emulator, context: ssl.SSLContext):
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         self.emulator = emulator
         self.ssl_context = context
         super().__init__(address, Handler)
@@ -221,6 +219,7 @@ class Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: Optional[str] = None, explain: Optional[str] = None):
         # http.server's own errors (bad request line, huge headers...) as text, never HTML.
         self.close_connection = True
+        self._rid = None
         text = message or self.responses.get(code, ("Error",))[0]
         with contextlib.suppress(OSError):
             self._respond(Response.text(code, text), close=True)
@@ -287,18 +286,24 @@ class Handler(BaseHTTPRequestHandler):
         return BodyReader(self.rfile, int(raw), False)
 
     def _finish_body(self, reader: BodyReader) -> None:
-        """Before answering early: drop a small unread body to keep the connection, else close."""
+        """Before answering without using the body: read and drop it, so the client (which sends
+        it all before reading) gets our answer on a live connection. A 401 on a 64 MiB append
+        must reach the SDK as AuthError, so it can refresh, not as a reset connection."""
         if reader.done:
             return
-        if reader.length is not None and reader.length - reader.consumed <= READ_BLOCK:
+        if reader.length is None or reader.length <= MAX_PAYLOAD:
             with contextlib.suppress(ClientGone):
-                if reader.discard():
+                if reader.discard(MAX_PAYLOAD):
+                    self.emulator.stats.add_in(reader.consumed)
                     return
-        self.close_connection = True
+        self.close_connection = True  # _dispatch lingers after the answer
 
     def _linger(self) -> None:
         """After refusing a body unread: stop sending, then throw away what the client still
         sends for a bounded time, so it reads our answer instead of a connection reset."""
+        if getattr(self, "_lingered", False):
+            return
+        self._lingered = True
         sock = self.connection
         with contextlib.suppress(OSError, ValueError):
             self.wfile.flush()
@@ -339,6 +344,8 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._finish_body(reader)
                 self._respond(Response.text(400, f'Unknown API function: "{path.lstrip("/")}"'))
+            if self.close_connection and not reader.done:
+                self._linger()
         except Drop:
             self._drop()
         except ClientGone:
@@ -423,7 +430,7 @@ class Handler(BaseHTTPRequestHandler):
             self._finish_body(reader)
             self._respond(caller, count_out=True)
             return
-        access_token, token_info = caller
+        access_token, token_info = caller.access_token, caller.token
         if token_info is not None and not emulator.limiter.allow(token_info.digest):
             self._finish_body(reader)
             self._rate_limited("too_many_requests", 1)
@@ -478,70 +485,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _authenticate(
         self, info: wire.RouteInfo, query: dict[str, list[str]]
-    ) -> Union[Response, tuple[Optional[str], Any]]:
-        """(access token, its record) for the caller, or the 400/401 Response refusing it."""
-        if info.auth == "noauth":
-            return None, None
+    ) -> Union[Response, Caller]:
         header = self.headers.get("Authorization")
         if header is None and query.get("authorization"):
             header = query["authorization"][0]
-        if header is None:
-            return Response.text(
-                400,
-                wire.error_text(
-                    info,
-                    'Must provide HTTP header "Authorization" or URL parameter "authorization".',
-                ),
-            )
-        scheme, _, credential = header.strip().partition(" ")
-        credential = credential.strip()
-        if info.auth == "app":
-            return self._app_auth(info, scheme, credential)
-        if scheme.lower() != "bearer" or not credential:
-            return Response.text(
-                400,
-                wire.error_text(
-                    info,
-                    'Invalid authorization value in HTTP header "Authorization". '
-                    'Expecting "Bearer <oauth2-access-token>".',
-                ),
-            )
-        if not _TOKEN_SHAPE.fullmatch(credential):
-            return Response.text(
-                400, wire.error_text(info, "The given OAuth 2 access token is malformed.")
-            )
-        try:
-            token = self.emulator.tokens.lookup(credential)
-        except TokenProblem as problem:
-            return self._auth_error(getattr(auth.AuthError, problem.tag))
-        if info.scope is not None and info.scope not in token.scopes:
-            return self._auth_error(auth.AuthError.missing_scope(auth.TokenScopeError(info.scope)))
-        return credential, token
-
-    def _app_auth(
-        self, info: wire.RouteInfo, scheme: str, credential: str
-    ) -> Union[Response, tuple[Optional[str], Any]]:
-        if scheme.lower() == "basic":
-            app = self.emulator.oauth.check_basic(credential)
-            if app is not None:
-                return None, None
-        return Response.text(
-            400,
-            wire.error_text(
-                info,
-                'Invalid authorization value in HTTP header "Authorization". '
-                'Expecting "Basic <base64(app_key:app_secret)>".',
-            ),
-        )
-
-    @staticmethod
-    def _auth_error(error: auth.AuthError) -> Response:
-        return Response(
-            401,
-            wire.auth_error_body(error).encode(),
-            "application/json",
-            {"WWW-Authenticate": 'Bearer realm="Dropbox-API"'},
-        )
+        return authenticate(self.emulator.tokens, self.emulator.oauth, info, header)
 
     def _arg_and_body(
         self, info: wire.RouteInfo, query: dict[str, list[str]], reader: BodyReader

@@ -88,7 +88,7 @@ class CredentialSource:
     path: Optional[Path] = None
     env_vars: tuple[str, ...] = ()
     app_key_from: str = ""  # "the remote's app_key option" / "DROPBOX_APP_KEY"
-    remote: str = "<remote>"
+    remote: Optional[str] = None  # None: no DVC remote known (e.g. `dvc ls-url dropbox://...`)
 
     def describe(self) -> str:
         if self.kind == "env":
@@ -104,19 +104,27 @@ class CredentialSource:
     def fix(self) -> str:
         if self.kind == "env":
             return (
-                f"get new values with `dvc-dropbox login {self.remote}` and "
-                f"`dvc-dropbox export-env {self.remote}` on a machine with a browser, or unset "
+                f"get new values with `dvc-dropbox login {helper_args(self.remote)}` and "
+                f"`dvc-dropbox export-env {helper_args(self.remote)}` on a machine with a "
+                "browser, or unset "
                 f"{', '.join(self.env_vars)} to use the credentials file instead"
             )
         if self.kind == "file":
             return f"remove {self.path} and run the command again to re-authorize"
         return (
-            f"run `dvc-dropbox status {self.remote}` to see where the credentials come from, "
+            f"run `dvc-dropbox status {helper_args(self.remote)}` to see where the credentials "
+            "come from, "
             "and renew them"
         )
 
 
-def _remote_label(remote_name: Optional[str], url: Optional[str]) -> str:
+def helper_args(remote: Optional[str]) -> str:
+    """How to name the remote to `dvc-dropbox` commands in a message."""
+    return remote if remote else "--app-key <app key>"
+
+
+def _remote_label(remote_name: Optional[str], url: Optional[str]) -> Optional[str]:
+    """The DVC remote these credentials are for (for messages), or None if not known."""
     if remote_name:
         return remote_name
     try:
@@ -124,7 +132,7 @@ def _remote_label(remote_name: Optional[str], url: Optional[str]) -> str:
 
         remotes = Config.from_cwd(validate=False).get("remote", {})
     except Exception:  # only for wording a message: never fail because of it
-        return "<remote>"
+        return None
     dropbox_remotes = [
         name for name, conf in remotes.items() if str(conf.get("url", "")).startswith("dropbox://")
     ]
@@ -134,33 +142,43 @@ def _remote_label(remote_name: Optional[str], url: Optional[str]) -> str:
                 return name
     if len(dropbox_remotes) == 1:
         return dropbox_remotes[0]
-    return "<remote>"
+    return "<remote>" if dropbox_remotes else None
 
 
-def missing_app_key_message(remote: str) -> str:
+def missing_app_key_message(remote: Optional[str]) -> str:
+    if remote:
+        what = f"the Dropbox remote '{remote}' has no app key"
+        configure = (
+            f"       dvc remote modify {remote} app_key <app key>\n     (or set {ENV_APP_KEY})."
+        )
+    else:
+        what = f"no Dropbox app key is set ({ENV_APP_KEY})"
+        configure = (
+            f"       export {ENV_APP_KEY}=<app key>\n"
+            "     (for a DVC remote: dvc remote modify <remote> app_key <app key>)."
+        )
     return (
-        f"the Dropbox remote '{remote}' has no app key. dvc-dropbox reaches Dropbox through a "
-        "Dropbox app of your own, created once in a minute:\n"
+        f"{what}. dvc-dropbox reaches Dropbox through a Dropbox app of your own, created once "
+        "in a minute:\n"
         f"  1. open {APP_CONSOLE_URL} and click 'Create app';\n"
         "  2. choose 'Scoped access' and 'Full Dropbox', and give it any name;\n"
         "  3. on its Permissions tab tick " + ", ".join(SCOPES) + " and click 'Submit'\n"
         "     (no redirect URI and no app secret are needed);\n"
-        "  4. copy the 'App key' from its Settings tab and run\n"
-        f"       dvc remote modify {remote} app_key <app key>\n"
-        f"     (or set {ENV_APP_KEY})."
+        "  4. copy the 'App key' from its Settings tab and run\n" + configure
     )
 
 
-def no_terminal_message(remote: str, path: Path) -> str:
+def no_terminal_message(remote: Optional[str], path: Path) -> str:
+    what = f"Dropbox remote '{remote}' needs" if remote else "Dropbox access needs"
     return (
-        f"Dropbox remote '{remote}' needs authorization, but stdin is not a terminal, so "
-        "dvc-dropbox cannot ask for it. Authorize in one of three ways:\n"
-        f"  1. run the command once in an interactive terminal; the credentials are then saved "
+        f"{what} authorization, but stdin is not a terminal, so dvc-dropbox cannot ask for "
+        "it. Authorize in one of three ways:\n"
+        "  1. run the command once in an interactive terminal; the credentials are then saved "
         f"to {path} and used from then on;\n"
         f"  2. set {ENV_REFRESH_TOKEN} together with the app key (remote option app_key or "
         f"{ENV_APP_KEY}), e.g. from your CI's secret store;\n"
-        f"  3. run `dvc-dropbox login {remote}` on a machine with a browser, then "
-        f"`dvc-dropbox export-env {remote}` prints the values for way 2."
+        f"  3. run `dvc-dropbox login {helper_args(remote)}` on a machine with a browser, then "
+        f"`dvc-dropbox export-env {helper_args(remote)}` prints the values for way 2."
     )
 
 
@@ -175,7 +193,9 @@ class Resolved:
 _SESSION: dict[tuple[str, str], Credentials] = {}
 
 
-def _from_env(app_key: Optional[str], app_key_from: str, remote: str) -> Optional[Resolved]:
+def _from_env(
+    app_key: Optional[str], app_key_from: str, remote: Optional[str]
+) -> Optional[Resolved]:
     access = _env(ENV_ACCESS_TOKEN)
     refresh = _env(ENV_REFRESH_TOKEN)
     expires = _env(ENV_EXPIRES_AT)
@@ -200,7 +220,8 @@ def _from_env(app_key: Optional[str], app_key_from: str, remote: str) -> Optiona
     if refresh and not app_key:
         raise DropboxAuthError(
             f"{ENV_REFRESH_TOKEN} is set, but refreshing needs the Dropbox app key it was issued "
-            f"to: run `dvc remote modify {remote} app_key <app key>` or set {ENV_APP_KEY}"
+            f"to: run `dvc remote modify {remote or '<remote>'} app_key <app key>` or set "
+            f"{ENV_APP_KEY}"
         )
     if not refresh and expires_at is not None and expires_at <= _utc_now():
         raise DropboxAuthError(
@@ -248,7 +269,7 @@ def resolve_credentials(
     if not interactive:
         raise DropboxAuthError(
             f"no Dropbox credentials for app key {app_key!r} in {path}; "
-            f"run `dvc-dropbox login {remote}`"
+            f"run `dvc-dropbox login {helper_args(remote)}`"
         )
     if not oauth_flow.stdin_is_terminal():
         raise DropboxAuthError(no_terminal_message(remote, path))

@@ -8,7 +8,9 @@ entries per call, one call in flight at a time.
 When to send: as soon as every upload in progress is waiting for a commit (nothing else is coming,
 so waiting longer only adds latency), when `batch_size` entries are ready, or after `idle_timeout`
 since the oldest ready entry (an upload that is still busy must not hold the others back long).
-Uploads announce themselves with `uploading()` so the committer can count them.
+Uploads announce themselves with `uploading()` so the committer can count them. Right after a
+batch of several entries returns, its threads need a moment to start their next upload; for
+`linger` seconds they still count as coming, so rounds stay whole instead of splitting in two.
 
 This module is pure logic: the commit call and the per-entry retry decision come from the caller
 (`transfer.py` maps them to `upload_session/finish_batch_v2`).
@@ -80,6 +82,7 @@ class BatchCommitter(Generic[E, R]):
         *,
         batch_size: int,
         idle_timeout: float = 0.2,
+        linger: float = 0.02,
         max_attempts: int = 20,
         max_retry_delay: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -89,6 +92,7 @@ class BatchCommitter(Generic[E, R]):
         self._commit_batch = commit_batch
         self.batch_size = batch_size
         self.idle_timeout = idle_timeout
+        self.linger = linger
         self.max_attempts = max_attempts
         self.max_retry_delay = max_retry_delay
         self._clock = clock
@@ -97,6 +101,8 @@ class BatchCommitter(Generic[E, R]):
         self._active = 0  # uploads in progress (inside `uploading()`)
         self._waiting = 0  # entries handed over and not yet resolved
         self._in_flight = False
+        self._lingering_until = 0.0  # after a multi-entry batch: its uploaders may come back
+        self._last_done = -1e18  # when the last batch returned
         self._closed = False
         self._thread: Optional[threading.Thread] = None
         # Observability for tests and benchmarks.
@@ -160,8 +166,9 @@ class BatchCommitter(Generic[E, R]):
         ready = [p for p in self._queue if p.not_before <= now]
         if not ready:
             return None
-        everyone_waiting = self._waiting >= self._active
-        oldest = min(p.queued_at for p in ready)
+        everyone_waiting = self._waiting >= self._active and now >= self._lingering_until
+        # Time spent behind an in-flight batch does not count as idle.
+        oldest = max(min(p.queued_at for p in ready), self._last_done)
         if (
             len(ready) >= self.batch_size
             or everyone_waiting
@@ -177,11 +184,13 @@ class BatchCommitter(Generic[E, R]):
     def _wait_time(self) -> float:
         now = self._clock()
         deadlines = [THREAD_IDLE_EXIT_S + now]
+        if self._lingering_until > now:
+            deadlines.append(self._lingering_until)
         for p in self._queue:
             if p.not_before > now:
                 deadlines.append(p.not_before)
             else:
-                deadlines.append(p.queued_at + self.idle_timeout)
+                deadlines.append(max(p.queued_at, self._last_done) + self.idle_timeout)
         return max(0.001, min(deadlines) - now)
 
     def _run(self) -> None:
@@ -204,7 +213,9 @@ class BatchCommitter(Generic[E, R]):
             finally:
                 with self._cond:
                     self._in_flight = False
-                    idle_since = self._clock()
+                    idle_since = self._last_done = self._clock()
+                    if len(batch) > 1:
+                        self._lingering_until = idle_since + self.linger
                     self._cond.notify_all()
 
     def _send(self, batch: list[_Pending[E]]) -> None:

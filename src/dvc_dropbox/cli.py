@@ -27,7 +27,7 @@ logger = logging.getLogger("dvc.dvc_dropbox.cli")
 class Remote:
     """What the commands need from a remote's config (no secrets beyond the optional app secret)."""
 
-    name: str
+    name: Optional[str]  # None: no DVC remote (outside a repository, app key given directly)
     url: Optional[str] = None
     app_key: Optional[str] = None
     app_secret: Optional[str] = None
@@ -48,7 +48,7 @@ def find_remote(name: Optional[str], app_key: Optional[str]) -> Remote:
         name = config.get("core", {}).get("remote")
     if name is None:
         if app_key or os.environ.get(ENV_APP_KEY, "").strip():
-            return _with_key(Remote("<remote>"), app_key)
+            return _with_key(Remote(None), app_key)
         where = "this DVC repository has no default remote" if in_repo else "not in a DVC repo"
         raise DropboxConfigError(
             f"which remote? {where}: name one (`dvc-dropbox login <remote>`), or pass "
@@ -182,7 +182,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         app_key_from=remote.app_key_from or None,
     )
     creds, source = resolved.credentials, resolved.source
-    _print(f"Remote:       {remote.name}" + (f" ({remote.url})" if remote.url else ""))
+    if remote.name:
+        _print(f"Remote:       {remote.name}" + (f" ({remote.url})" if remote.url else ""))
     if creds.app_key:
         _print(f"App key:      {creds.app_key} (from {source.app_key_from or remote.app_key_from})")
     where = source.describe()
@@ -242,7 +243,7 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def cmd_export_env(args: argparse.Namespace) -> int:
-    from .auth import ENV_APP_KEY, ENV_REFRESH_TOKEN, resolve_credentials
+    from .auth import ENV_APP_KEY, ENV_REFRESH_TOKEN, helper_args, resolve_credentials
 
     remote = find_remote(args.remote, args.app_key)
     _require_app_key(remote)
@@ -257,7 +258,7 @@ def cmd_export_env(args: argparse.Namespace) -> int:
     if not creds.refresh_token or not creds.app_key:
         raise DropboxAuthError(
             f"{resolved.source.describe()} holds no refresh token to export; "
-            f"run `dvc-dropbox login {remote.name}` first"
+            f"run `dvc-dropbox login {helper_args(remote.name)}` first"
         )
     print(
         "WARNING: these values give access to your Dropbox files. Put them only into a secret "

@@ -63,7 +63,33 @@ class DropboxFileSystem(FileSystem):
     @staticmethod
     def _get_kwargs_from_urls(urlpath: str) -> dict[str, Any]:
         # DVC passes these to __init__: the URL tells us the remote's folder (checked on push).
-        return {"url": urlpath}
+        kwargs: dict[str, Any] = {"url": urlpath}
+        if urls.split_rev(urlpath)[1] is not None:
+            kwargs["version_aware"] = True  # a URL naming a revision implies a versioned fs
+        return kwargs
+
+    # -- versions (version_aware / worktree remotes, import-url --version-aware) ------------------
+    # A version is a Dropbox file revision, written `path?rev=<rev>` (dvc-integration.md §3.5).
+
+    @classmethod
+    def split_version(cls, path: str) -> tuple[str, Optional[str]]:
+        return urls.split_rev(path)
+
+    @classmethod
+    def join_version(cls, path: str, version_id: Optional[str]) -> str:
+        return urls.join_rev(path, version_id)
+
+    @classmethod
+    def version_path(cls, path: str, version_id: Optional[str]) -> str:
+        return urls.join_rev(urls.split_rev(path)[0], version_id)
+
+    @classmethod
+    def coalesce_version(cls, path: str, version_id: Optional[str]) -> tuple[str, Optional[str]]:
+        path, path_version = urls.split_rev(path)
+        versions = {v for v in (version_id, path_version) if v}
+        if len(versions) > 1:
+            raise ValueError(f"path version mismatch: {path_version!r} vs {version_id!r}")
+        return path, (versions.pop() if versions else None)
 
     # -- the fsspec filesystem --------------------------------------------------------------------
 

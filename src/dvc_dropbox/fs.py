@@ -300,8 +300,9 @@ class DropboxFS(AbstractFileSystem):
         path = self._strip_protocol(path)
         if not path:
             return {"name": "", "size": 0, "type": "directory"}
-        md = self._call(path, "files_get_metadata", urls.api_path(path))
-        return self._entry(path, md)
+        # A versioned path (`…?rev=`) asks for that revision, which may no longer be current.
+        md = self._call(path, "files_get_metadata", urls.read_path(path))
+        return self._entry(urls.split_rev(path)[0], md)
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         # fsspec's default swallows every exception; auth and network errors must surface.
@@ -335,7 +336,7 @@ class DropboxFS(AbstractFileSystem):
             result = self._call(path, "files_list_folder_continue", result.cursor)
         raise DropboxRemoteError(f"listing {urls.api_path(path)} did not end")
 
-    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+    def ls(self, path: str, detail: bool = True, versions: bool = False, **kwargs: Any) -> Any:
         from dropbox import files
 
         path = self._strip_protocol(path)
@@ -347,6 +348,12 @@ class DropboxFS(AbstractFileSystem):
             ]
         except NotADirectoryError:
             entries = [self.info(path)]  # fsspec: ls of a file lists the file
+        if versions:
+            # Only current revisions: DVC then re-uploads a file whose recorded revision is
+            # older (an extra write, never a loss; dvc-integration.md §3.5).
+            for entry in entries:
+                if entry["type"] == "file":
+                    entry["name"] = urls.join_rev(entry["name"], entry["rev"])
         entries.sort(key=lambda e: e["name"])
         return entries if detail else [e["name"] for e in entries]
 
@@ -493,7 +500,7 @@ class DropboxFS(AbstractFileSystem):
     def _open_read(self, path: str, start: int = 0, end: Optional[int] = None) -> Any:
         conn = self.conn
         with translate_errors(path):
-            return conn.transfers.open_read(urls.api_path(path), start=start, end=end)
+            return conn.transfers.open_read(urls.read_path(path), start=start, end=end)
 
     def cat_file(
         self, path: str, start: Optional[int] = None, end: Optional[int] = None, **kwargs: Any
@@ -538,7 +545,7 @@ class DropboxFS(AbstractFileSystem):
         conn = self.conn
         try:
             with translate_errors(rpath):
-                conn.transfers.download_file(urls.api_path(rpath), os.fspath(lpath), callback)
+                conn.transfers.download_file(urls.read_path(rpath), os.fspath(lpath), callback)
         except IsADirectoryError:
             # fsspec's recursive get hands directories to get_file too.
             os.makedirs(lpath, exist_ok=True)

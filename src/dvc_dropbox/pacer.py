@@ -226,9 +226,11 @@ class Pacer:
             if until <= self._announced_until + ANNOUNCE_WAIT_S:
                 return
             self._announced_until = until
-        logger.warning(
-            "Dropbox asked to slow down (%s); waiting %.0f s before retrying", reason, delay
-        )
+        if reason in (TOO_MANY_REQUESTS, TOO_MANY_WRITE_OPERATIONS):
+            message = "Dropbox asked to slow down (%s); waiting %.0f s before retrying"
+        else:
+            message = "Dropbox request failed (%s); waiting %.0f s before retrying"
+        logger.warning(message, reason, delay)
 
 
 def _describe(exc: BaseException) -> str:

@@ -248,13 +248,17 @@ class Transfers:
         source = _Source(fobj)
         if size is not None and size <= self.chunk_size:
             return self._upload_small(source.read(size), path, callback)
-        first = source.read(self.chunk_size)
-        if len(first) < self.chunk_size:  # turned out small (unknown or wrong size)
-            if size is None:
-                callback.set_size(len(first))
-            return self._upload_small(first, path, callback)
+        # A chunk is read only with a memory slot in hand: jobs x chunk_size could be gigabytes.
         with self._chunk_slots:
-            return self._upload_large(source, first, path, size, callback)
+            first = source.read(self.chunk_size)
+            if len(first) == self.chunk_size:
+                held = [first]  # handed over, so only the session code holds the chunk
+                del first
+                return self._upload_large(source, held, path, size, callback)
+        # Turned out small (unknown or wrong size).
+        if size is None:
+            callback.set_size(len(first))
+        return self._upload_small(first, path, callback)
 
     def _upload_small(self, data: bytes, path: str, callback: Any) -> Any:
         from dropbox import files
@@ -282,24 +286,26 @@ class Transfers:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upload_large(
-        self, source: _Source, first: bytes, path: str, size: Optional[int], callback: Any
+        self, source: _Source, held: list[bytes], path: str, size: Optional[int], callback: Any
     ) -> Any:
         for attempt in range(MAX_SESSION_RESTARTS + 1):
             try:
-                return self._upload_session(source, first, path, size, callback)
+                return self._upload_session(source, held, path, size, callback)
             except SessionGone:
                 if attempt == MAX_SESSION_RESTARTS or not source.rewind(0):
                     raise
                 logger.warning("Dropbox: upload session for %s was lost, uploading again", path)
-                first = source.read(self.chunk_size)
+                held = [source.read(self.chunk_size)]
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upload_session(
-        self, source: _Source, first: bytes, path: str, size: Optional[int], callback: Any
+        self, source: _Source, held: list[bytes], path: str, size: Optional[int], callback: Any
     ) -> Any:
-        """Sequential session: start with `first`, append the rest chunk by chunk, close, commit."""
+        """Sequential session: start with the held first chunk, append the rest chunk by chunk
+        (one chunk in memory: each is dropped before the next is read), close, commit."""
         from dropbox import files
 
+        first = held.pop()
         hasher = ContentHasher()
         digests = block_digests(first)
         hasher.feed(0, first, digests)
@@ -311,9 +317,12 @@ class Transfers:
         )
         session_id = result.session_id
         sent = len(first)  # bytes the server has
+        del first
         reported = sent
         callback.relative_update(sent)
+        chunk = b""
         for _ in range(1_000_000):  # ≥ 48 TiB at 48 MiB chunks; bounded on purpose
+            chunk = b""  # drop the previous chunk before reading the next one
             chunk = source.read(self.chunk_size)
             last = len(chunk) < self.chunk_size or (size is not None and sent + len(chunk) >= size)
             digests = block_digests(chunk)

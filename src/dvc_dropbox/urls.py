@@ -10,6 +10,7 @@ Stdlib only: the registration hook imports this module to refuse bad URLs at `dv
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 SCHEME = "dropbox"
@@ -19,6 +20,11 @@ RIGHT_FORM = (
     "write it as dropbox://<folder>/<subfolder>..., "
     "e.g. dropbox://dvc/my-project for the Dropbox folder /dvc/my-project"
 )
+
+
+# Version-aware remotes name a revision as `path?rev=<rev>` (Dropbox revs: >= 9 hex digits).
+REV_QUERY = "?rev="
+_REV = re.compile(r"[0-9a-f]{9,}")
 
 
 class DropboxURLError(ValueError):
@@ -76,3 +82,26 @@ def api_path(path: str) -> str:
     """Plugin path -> the SDK's path argument: "" for the root, else "/" + path."""
     path = path.strip("/")
     return f"/{path}" if path else ""
+
+
+def split_rev(path: str) -> tuple[str, Optional[str]]:
+    """`dvc/x/f.txt?rev=015e7c0ef2` -> (`dvc/x/f.txt`, `015e7c0ef2`); no rev -> (path, None).
+
+    Only a well-formed rev suffix counts, so a file whose name merely contains "?" is untouched.
+    """
+    base, sep, rev = path.rpartition(REV_QUERY)
+    if sep and _REV.fullmatch(rev):
+        return base, rev
+    return path, None
+
+
+def join_rev(path: str, rev: Optional[str]) -> str:
+    if split_rev(path)[1] is not None:
+        raise ValueError(f"{path!r} already names a revision")
+    return f"{path}{REV_QUERY}{rev}" if rev else path
+
+
+def read_path(path: str) -> str:
+    """Plugin path (maybe with ?rev=) -> what download/get_metadata take: "rev:<rev>" or "/…"."""
+    base, rev = split_rev(path)
+    return f"rev:{rev}" if rev else api_path(base)

@@ -372,3 +372,27 @@ def test_interactive_asks_once_for_many_threads(
     assert saved["refresh_token"] and saved["account_id"]
     assert stat.S_IMODE(creds_file.stat().st_mode) == 0o600
     clients[0].users_get_current_account()
+
+
+def test_other_app_key_never_uses_anothers_entry(
+    emulator: EmulatorProcess, creds_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(creds_file, emulator.token())
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    with pytest.raises(DropboxAuthError, match="stdin is not a terminal"):
+        auth.create_client("another-app-key")
+    assert CredentialsFile(creds_file).app_keys() == [APP_KEY]
+
+
+def test_path_root_clone_keeps_source_and_persistence(
+    emulator: EmulatorProcess, creds_file: Path
+) -> None:
+    tok = emulator.token()
+    _store(creds_file, tok)
+    client = auth.create_client(APP_KEY, path_root="home")
+    assert isinstance(client, auth.DropboxClient)
+    assert str(creds_file) in repr(client) and tok["access_token"] not in repr(client)
+    emulator.control("POST", "tokens/expire", {"access_token": tok["access_token"]})
+    client.users_get_current_account()
+    saved = json.loads(creds_file.read_text())["credentials"][APP_KEY]
+    assert saved["access_token"] == client._oauth2_access_token != tok["access_token"]

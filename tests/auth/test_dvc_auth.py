@@ -37,8 +37,12 @@ from tests.helpers.emulator import EmulatorProcess
 TIMEOUT = 180
 
 
-def _interactive_push(emulator: EmulatorProcess, repo: Path, env: dict[str, str]) -> str:
-    child = pexpect.spawn(DVC, ["push"], cwd=str(repo), env=env, encoding="utf-8", timeout=TIMEOUT)
+def _interactive_push(
+    emulator: EmulatorProcess, repo: Path, env: dict[str, str], args: tuple[str, ...] = ("push",)
+) -> str:
+    child = pexpect.spawn(
+        DVC, list(args), cwd=str(repo), env=env, encoding="utf-8", timeout=TIMEOUT
+    )
     child.expect(LINK_RE)
     url = child.match.group(1)
     assert "response_type=code" in url and f"client_id={APP_KEY}" in url
@@ -76,8 +80,8 @@ def test_first_push_prompts_then_pull_does_not(
     emulator: EmulatorProcess, repo: Path, tmp_path: Path
 ) -> None:
     env = base_env(emulator)
-    output = _interactive_push(emulator, repo, env)
-    assert "1 file pushed" in output
+    output = _interactive_push(emulator, repo, env, ("push", "-v"))
+    assert "2 files pushed" in output  # the file and its directory object
     path = repo / DEFAULT_CREDENTIALS
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert _git_check_ignore(repo, path) == 0  # DVC's .dvc/.gitignore ignores /tmp
@@ -191,7 +195,7 @@ def test_token_expiring_mid_push_is_renewed_and_saved(
     tok = emulator.token()
     path = repo / DEFAULT_CREDENTIALS
     _seed_file(path, tok)
-    emulator.control("POST", "config", {"latency_ms": 40})
+    emulator.control("POST", "config", {"latency_ms": 100})
     try:
         before = emulator.stats()["requests"].get("oauth2/token", 0)
         proc = subprocess.Popen(
@@ -214,6 +218,7 @@ def test_token_expiring_mid_push_is_renewed_and_saved(
             if proc.poll() is not None:
                 break
             time.sleep(0.05)
+        still_pushing = proc.poll() is None
         emulator.control("POST", "tokens/expire", {"access_token": tok["access_token"]})
         proc.wait(TIMEOUT)
         reader.join(30)
@@ -221,7 +226,9 @@ def test_token_expiring_mid_push_is_renewed_and_saved(
         emulator.control("POST", "config", {"latency_ms": 0})
     text = "".join(output)
     assert proc.returncode == 0, text
-    assert "40 files pushed" in text
+    assert "41 files pushed" in text
+    assert still_pushing, "the push ended before the token could be expired"
+    assert "renewing the Dropbox access token" in text
     saved = read_credentials(path)
     assert saved["access_token"] != tok["access_token"]
     assert saved["refresh_token"] == tok["refresh_token"]
@@ -276,8 +283,21 @@ def test_two_processes_renewing_one_file(
     outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err
-        assert "5 files pushed" in out + err
+        assert "6 files pushed" in out + err
     saved = json.loads(shared.read_text())["credentials"][APP_KEY]  # still valid JSON
     assert saved["access_token"] != tok["access_token"]
     assert _works(emulator, saved["access_token"])
     assert stat.S_IMODE(shared.stat().st_mode) == 0o600
+
+
+def test_outside_a_repository_the_per_user_file_is_used(
+    emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    xdg = tmp_path / "xdg"
+    env = base_env(emulator, XDG_CONFIG_HOME=str(xdg), DROPBOX_APP_KEY=APP_KEY)
+    output = _interactive_push(emulator, tmp_path, env, ("ls-url", "dropbox://auth-tests"))
+    path = xdg / "dvc-dropbox" / "dropbox-user-credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert_no_secrets(output, _stored_tokens(path))
+    again = run([DVC, "ls-url", "dropbox://auth-tests"], tmp_path, env)
+    assert again.returncode == 0, again.stderr

@@ -95,6 +95,28 @@ def test_expired_token_is_refreshed_by_sdk(emulator: EmulatorProcess) -> None:
     assert emulator.stats()["requests"]["oauth2/token"] == refreshes + 1
 
 
+def test_expiry_during_a_big_upload_is_refreshed(emulator: EmulatorProcess) -> None:
+    # The 401 must arrive as a response (not a reset) even though the body is large and unused.
+    issued = emulator.token()
+    far = datetime.datetime.utcnow() + datetime.timedelta(hours=3)
+    dbx = dropbox.Dropbox(
+        oauth2_access_token=issued["access_token"],
+        oauth2_refresh_token=issued["refresh_token"],
+        oauth2_access_token_expiration=far,
+        app_key=emulator.env["DROPBOX_APP_KEY"],
+        max_retries_on_error=0,
+    )
+    emulator.control("POST", "tokens/expire", {"access_token": issued["access_token"]})
+    data = b"\x5a" * (24 * 1024 * 1024)
+    session = dbx.files_upload_session_start(data, close=True)
+    meta = dbx.files_upload_session_finish(
+        b"",
+        files.UploadSessionCursor(session.session_id, len(data)),
+        files.CommitInfo("/control/big-after-expiry.bin", mode=files.WriteMode.overwrite),
+    )
+    assert meta.content_hash == content_hash(data)
+
+
 def test_revoked_refresh_token(emulator: EmulatorProcess) -> None:
     issued = emulator.token()
     emulator.control("POST", "tokens/revoke", {"refresh_token": issued["refresh_token"]})

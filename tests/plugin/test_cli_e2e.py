@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
 import shutil
+import signal
+import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,9 @@ import pytest
 import yaml
 from dropbox import exceptions
 
-from .cli import BIN, assert_clean_error, dvc, make_repo, md5_object, remote_objects, run
+from tests.helpers.emulator import EmulatorProcess
+
+from .cli import BIN, DVC, assert_clean_error, dvc, make_repo, md5_object, remote_objects, run
 
 MiB = 1024 * 1024
 
@@ -208,3 +214,62 @@ def test_dvc_api_open_and_read(tmp_path: Path, cli_env: dict[str, str]) -> None:
     lines = out.splitlines()
     assert lines[:2] == ["api contents", "api contents"]
     assert lines[2].startswith("dropbox://dvc/api-") and "/files/md5/" in lines[2]
+
+
+def assert_objects_intact(sdk: Any, folder: str) -> set[str]:
+    """Every object below the remote folder holds exactly the bytes its md5 name says."""
+    objects = remote_objects(sdk, folder)
+    for obj in objects:
+        _, response = sdk.files_download(f"{folder}/{obj}")
+        try:
+            digest = hashlib.md5()
+            for block in response.iter_content(4 * MiB):
+                digest.update(block)
+        finally:
+            response.close()
+        name = obj.split("/", 2)[2].replace("/", "")
+        assert digest.hexdigest() == name.removesuffix(".dir"), obj
+    return objects
+
+
+def test_interrupted_push_resumes_without_truncated_objects(
+    tmp_path: Path, cli_env: dict[str, str], dropbox_sdk: Any, emulator: EmulatorProcess
+) -> None:
+    folder = unique_folder("killed")
+    repo = make_repo(tmp_path / "repo", cli_env)
+    (repo / "data").mkdir()
+    for i in range(6):
+        write_random(repo / "data" / f"part{i}.bin", 6 * MiB + i, seed=10 + i)
+    dvc(repo, cli_env, "add", "data")
+    dvc(repo, cli_env, "remote", "add", "-d", "myremote", f"dropbox://{folder}")
+    dvc(repo, cli_env, "remote", "modify", "myremote", "chunk_size", "4MiB")
+
+    bytes_before = emulator.stats()["bytes_in"]
+    emulator.control("POST", "config", {"latency_ms": 40})
+    try:
+        proc = subprocess.Popen(
+            [DVC, "push", "-j", "2"],
+            cwd=repo,
+            env=cli_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if emulator.stats()["bytes_in"] - bytes_before >= 10 * MiB:
+                break
+            time.sleep(0.05)
+        killed = proc.poll() is None
+        if killed:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        emulator.control("POST", "config", {"latency_ms": 0})
+    assert killed, "push finished before it could be interrupted"
+    assert_objects_intact(dropbox_sdk, f"/{folder}")  # partial push: nothing truncated
+
+    dvc(repo, cli_env, "push")
+    objects = assert_objects_intact(dropbox_sdk, f"/{folder}")
+    assert len(objects) == 7  # six files and the .dir object
+    assert "in sync" in dvc(repo, cli_env, "status", "-c").stdout

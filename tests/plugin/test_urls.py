@@ -1,0 +1,119 @@
+"""URL <-> path mapping and option parsing (pure logic)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dvc_dropbox import urls
+from dvc_dropbox.dvc import DropboxFileSystem
+from dvc_dropbox.errors import DropboxConfigError
+from dvc_dropbox.fs import DEFAULT_CHUNK_SIZE, parse_chunk_size
+
+MiB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("dropbox://dvc/my-project", "dvc/my-project"),
+        ("dropbox://my-directory", "my-directory"),
+        ("dropbox://dvc/my-project/", "dvc/my-project"),
+        ("dropbox://Dvc/My Project/x.txt", "Dvc/My Project/x.txt"),  # case and spaces kept
+        ("DROPBOX://dvc/x", "dvc/x"),
+    ],
+)
+def test_url_to_path(url: str, path: str) -> None:
+    assert urls.url_to_path(url) == path
+    assert DropboxFileSystem._strip_protocol(url) == path
+    assert urls.api_path(path) == "/" + path
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("dropbox:///x", "no third slash"),
+        ("dropbox:////", "names no folder"),
+        ("dropbox://", "names no folder"),
+        ("dropbox://a//b", "empty path component"),
+        ("dropbox://a/../b", "'..' path component"),
+        ("dropbox://../b", "'..' path component"),
+        ("dropbox://a/./b", "'.' or '..'"),
+    ],
+)
+def test_bad_urls_name_the_right_form(url: str, why: str) -> None:
+    with pytest.raises(urls.DropboxURLError, match="dropbox://dvc/my-project") as info:
+        urls.url_to_path(url)
+    assert why in str(info.value)
+    with pytest.raises(DropboxConfigError, match="invalid Dropbox URL"):
+        DropboxFileSystem._strip_protocol(url)
+
+
+def test_path_round_trip() -> None:
+    fs = DropboxFileSystem()
+    assert fs.unstrip_protocol("dvc/my-project/files") == "dropbox://dvc/my-project/files"
+    assert urls.api_path("") == ""
+    assert urls.strip_protocol("dropbox://dvc/x/") == "dvc/x"
+    assert urls.strip_protocol("/dvc/x") == "dvc/x"
+
+
+@pytest.mark.parametrize(
+    ("value", "size"),
+    [
+        (None, DEFAULT_CHUNK_SIZE),
+        ("48MiB", 48 * MiB),
+        ("48M", 48 * MiB),
+        ("48", 48 * MiB),
+        (" 4 mib", 4 * MiB),
+        ("148", 148 * MiB),
+        (64, 64 * MiB),
+    ],
+)
+def test_chunk_size(value: object, size: int) -> None:
+    assert parse_chunk_size(value) == size  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["5MiB", "200MiB", "150", "0", "-4", "48KiB", "lots"])
+def test_bad_chunk_size(value: str) -> None:
+    with pytest.raises(DropboxConfigError, match="multiple of 4 MiB below 150 MiB"):
+        parse_chunk_size(value)
+    with pytest.raises(DropboxConfigError, match="multiple of 4 MiB below 150 MiB"):
+        DropboxFileSystem(url="dropbox://dvc/x", chunk_size=value)
+
+
+def test_options_reach_the_fsspec_filesystem() -> None:
+    fs = DropboxFileSystem(
+        url="dropbox://dvc/x",
+        app_key="k",
+        chunk_size="64MiB",
+        batch_size=100,
+        jobs=3,
+        timeout=30,
+        path_root="home",
+        worktree=False,
+    )
+    args = fs.fs_args
+    assert args["skip_instance_cache"] is True
+    assert (args["app_key"], args["chunk_size"], args["batch_size"]) == ("k", 64 * MiB, 100)
+    assert (args["jobs"], args["timeout"], args["path_root"]) == (3, 30, "home")
+    assert "worktree" not in args
+    assert DropboxFileSystem().jobs == DropboxFileSystem._JOBS
+
+
+def test_versions() -> None:
+    fs = DropboxFileSystem
+    assert fs.split_version("dvc/x/f.txt?rev=015e7c0ef2") == ("dvc/x/f.txt", "015e7c0ef2")
+    assert fs.split_version("dvc/x/f.txt") == ("dvc/x/f.txt", None)
+    assert fs.split_version("dvc/x/what?rev=not-hex") == ("dvc/x/what?rev=not-hex", None)
+    assert fs.join_version("dvc/x/f.txt", "015e7c0ef2") == "dvc/x/f.txt?rev=015e7c0ef2"
+    assert fs.join_version("dvc/x/f.txt", None) == "dvc/x/f.txt"
+    with pytest.raises(ValueError):
+        fs.join_version("dvc/x/f.txt?rev=015e7c0ef2", "015e7c0ef3")
+    assert fs.version_path("dvc/f?rev=015e7c0ef2", "aaaaaaaaa1") == "dvc/f?rev=aaaaaaaaa1"
+    assert fs.version_path("dvc/f?rev=015e7c0ef2", None) == "dvc/f"
+    assert fs.coalesce_version("dvc/f?rev=015e7c0ef2", None) == ("dvc/f", "015e7c0ef2")
+    assert fs.coalesce_version("dvc/f", "015e7c0ef2") == ("dvc/f", "015e7c0ef2")
+    with pytest.raises(ValueError, match="mismatch"):
+        fs.coalesce_version("dvc/f?rev=015e7c0ef2", "aaaaaaaaa1")
+    assert fs._strip_protocol("dropbox://dvc/f?rev=015e7c0ef2") == "dvc/f?rev=015e7c0ef2"
+    assert fs._get_kwargs_from_urls("dropbox://dvc/f?rev=015e7c0ef2")["version_aware"] is True
+    assert "version_aware" not in fs._get_kwargs_from_urls("dropbox://dvc/f")
