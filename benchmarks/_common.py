@@ -127,7 +127,7 @@ def point_sdk_at(emu: Emulator) -> None:
     os.environ.update(emu.env)
 
 
-def sdk_client(emu: Emulator, retries: int = 5) -> Any:
+def sdk_client(emu: Emulator, retries: int = 5, max_connections: int = 8) -> Any:
     """An official SDK client with a fresh token (call `point_sdk_at` first)."""
     import dropbox
 
@@ -135,6 +135,7 @@ def sdk_client(emu: Emulator, retries: int = 5) -> Any:
         oauth2_access_token=emu.token()["access_token"],
         max_retries_on_rate_limit=retries,
         max_retries_on_error=retries,
+        session=dropbox.create_session(max_connections=max_connections),
     )
 
 

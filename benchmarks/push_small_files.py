@@ -100,6 +100,8 @@ def header(args: argparse.Namespace) -> str:
         f"emulator: --latency-ms {args.latency_ms} --commit-ms {args.commit_ms} "
         f"(lock wait default), on 127.0.0.1",
         f"workload: {args.files} files x {args.size} bytes in one tracked directory",
+        # Client, emulator and dvc share the CPUs: other load skews every number.
+        "load average at start (1/5/15 min): " + " ".join(f"{x:.1f}" for x in os.getloadavg()),
     ]
     return "\n".join(lines)
 

@@ -8,8 +8,11 @@ import dataclasses
 import datetime
 import ipaddress
 import os
+import shutil
 import ssl
+import tempfile
 from pathlib import Path
+from typing import Optional
 
 import certifi
 from cryptography import x509
@@ -18,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=30)
+CA_VALIDITY = datetime.timedelta(days=3650)  # a shared CA outlives many runs
 # Clients compare notBefore with their own clock; back-date a little so a skewed clock still works.
 BACKDATE = datetime.timedelta(hours=1)
 
@@ -53,11 +57,8 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def generate(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> TLSFiles:
-    """Write a fresh CA, a server certificate for `hosts` and the CA bundle into `directory`."""
-    directory.mkdir(parents=True, exist_ok=True)
+def _new_ca() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     now = datetime.datetime.now(datetime.timezone.utc)
-
     # EC P-256 keys: generated in milliseconds, unlike RSA, so start-up stays fast.
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("dropbox-emulator local CA")
@@ -68,7 +69,7 @@ def generate(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + VALIDITY)
+        .not_valid_after(now + CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -89,6 +90,53 @@ def generate(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, ca_cert
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def shared_ca(ca_dir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """The CA kept in `ca_dir` (created on first use), so that several emulators, or restarts,
+    share one CA and a single `REQUESTS_CA_BUNDLE` trusts them all.
+
+    Concurrent first uses race safely: each builds a CA in its own directory and renames it to
+    `ca_dir/root`; the losers of the rename use the winner's.
+    """
+    root = ca_dir / "root"
+    if not (root / "ca.pem").exists():
+        ca_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".ca-", dir=str(ca_dir)))
+        key, cert = _new_ca()
+        _write_private(staging / "ca-key.pem", _pem_key(key))
+        (staging / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        try:
+            os.rename(staging, root)
+        except OSError:  # another emulator won
+            shutil.rmtree(staging, ignore_errors=True)
+    key = serialization.load_pem_private_key((root / "ca-key.pem").read_bytes(), password=None)
+    cert = x509.load_pem_x509_certificate((root / "ca.pem").read_bytes())
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{root / 'ca-key.pem'} is not an EC key made by dropbox-emulator")
+    return key, cert
+
+
+def generate(
+    directory: Path,
+    hosts: tuple[str, ...] = ("127.0.0.1", "localhost"),
+    ca_dir: Optional[Path] = None,
+) -> TLSFiles:
+    """Write a server certificate for `hosts`, its CA and the CA bundle into `directory`.
+
+    The CA is fresh unless `ca_dir` names a shared one (see `shared_ca`).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, ca_cert = shared_ca(ca_dir) if ca_dir is not None else _new_ca()
+    ca_name = ca_cert.subject
 
     key = ec.generate_private_key(ec.SECP256R1())
     alt_names: list[x509.GeneralName] = []
@@ -123,10 +171,7 @@ def generate(directory: Path, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
     ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM)
     files.ca_cert.write_bytes(ca_pem)
     files.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    # The key file is private to this user.
-    fd = os.open(str(files.server_key), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(_pem_key(key))
+    _write_private(files.server_key, _pem_key(key))  # private to this user
     public_cas = Path(certifi.where()).read_bytes()
     files.ca_bundle.write_bytes(ca_pem + b"\n" + public_cas)
     return files

@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--env-file", type=Path, help="also write the env as KEY=VALUE lines here")
     parser.add_argument(
+        "--ca-dir",
+        type=Path,
+        help="keep the CA here and reuse it, so several emulators (or restarts) share one "
+        "CA bundle (default: a fresh CA per run)",
+    )
+    parser.add_argument(
         "--app-key",
         action="append",
         dest="app_keys",
@@ -131,7 +137,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         config = make_config(args, data_dir.resolve())
-        tls = certs.generate(config.data_dir / "tls", hosts=_cert_hosts(config.host))
+        tls = certs.generate(
+            config.data_dir / "tls", hosts=_cert_hosts(config.host), ca_dir=args.ca_dir
+        )
         emulator = server.Emulator(config, tls, verbose=args.verbose)
         thread = server.serve_in_thread(emulator)
         info = server.ready_info(emulator)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -104,15 +105,18 @@ class RateLimiter:
         with self._lock:
             self._buckets.clear()
 
-    def allow(self, key: str) -> bool:
+    def allow(self, key: str) -> int:
+        """0 if `key` may make a request now, else the whole seconds until it may."""
         rate = self._config.rate_limit_per_s
         if not rate or rate <= 0:
-            return True
+            return 0
         capacity = max(rate, 1.0)
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.get(key, (capacity, now))
             tokens = min(capacity, tokens + (now - last) * rate)
-            allowed = tokens >= 1.0
-            self._buckets[key] = (tokens - 1.0 if allowed else tokens, now)
-            return allowed
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0
+            self._buckets[key] = (tokens, now)
+            return max(1, math.ceil((1.0 - tokens) / rate))

@@ -272,8 +272,9 @@ class OAuth:
                 return _json_error("invalid_request", 'No "grant_type" given.')
             return _json_error("unsupported_grant_type", f'Unsupported grant_type "{grant_type}".')
         except TokenProblem as problem:
-            status = 401 if problem.tag == "invalid_client" else 400
-            return _json_error(problem.tag, problem.description or problem.tag, status)
+            # Dropbox answers every token-endpoint error, invalid_client included, with 400
+            # (dropbox-api.md §5.2); SDKs < 12.2 cannot decode `invalid_client` in a 401.
+            return _json_error(problem.tag, problem.description or problem.tag)
 
     def _code_grant(self, request: Request, form: dict[str, str]) -> Response:
         code = form.get("code")

@@ -737,6 +737,9 @@ def move_v2(call: Call) -> files.RelocationResult:
 @route("files/list_revisions")
 def list_revisions(call: Call) -> files.ListRevisionsResult:
     arg: files.ListRevisionsArg = call.arg
+    # `before_rev` and the result's `has_more` are new in SDK 12.2; 12.0/12.1 (Python < 3.11)
+    # can neither send nor serialize them.
+    before_rev = getattr(arg, "before_rev", None)
     store = _store(call)
     by_id = arg.mode is not None and arg.mode.is_id()
     try:
@@ -749,25 +752,25 @@ def list_revisions(call: Call) -> files.ListRevisionsResult:
     if entry is not None and entry.kind == "folder":
         raise RouteError(files.ListRevisionsError.path(files.LookupError.not_file))
     if by_id:
-        if arg.before_rev is not None:
+        if before_rev is not None:
             raise RouteError(files.ListRevisionsError.before_rev_not_supported)
         revisions = store.revisions_by_id(entry.id) if entry is not None and entry.id else []
     else:
         revisions = store.revisions_by_path(location.ns, location.path_lower)
     if not revisions:
         raise RouteError(files.ListRevisionsError.path(files.LookupError.not_found))
-    if arg.before_rev is not None:
-        index = next((i for i, r in enumerate(revisions) if r.rev == arg.before_rev), None)
+    if before_rev is not None:
+        index = next((i for i, r in enumerate(revisions) if r.rev == before_rev), None)
         if index is None:
             raise RouteError(files.ListRevisionsError.invalid_before_rev)
         revisions = revisions[index + 1 :]
     limit = arg.limit or 10
     deleted = entry is None or entry.kind == "deleted"
     result = files.ListRevisionsResult(
-        is_deleted=deleted,
-        entries=[file_metadata(r) for r in revisions[:limit]],
-        has_more=len(revisions) > limit,
+        is_deleted=deleted, entries=[file_metadata(r) for r in revisions[:limit]]
     )
+    if "has_more" in files.ListRevisionsResult._all_field_names_:
+        result.has_more = len(revisions) > limit
     if deleted and entry is not None and entry.server_modified:
         result.server_deleted = parse_time(entry.server_modified)
     return result

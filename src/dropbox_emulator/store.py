@@ -28,9 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
-from dropbox.content_hash import DropboxContentHasher
-
 from dropbox_emulator import api, paths
+from dropbox_emulator.bodies import ContentHasher
 from dropbox_emulator.config import EmulatorConfig
 
 # The one emulated account: a home namespace and a team space root next to it.
@@ -894,7 +893,7 @@ class Store:
             offset, size, content_hash = pieces[0]
             self._place_blob(self._piece_path(session_id, offset), content_hash)
             return content_hash, size
-        hasher = DropboxContentHasher()
+        hasher = ContentHasher()
         tmp = self.data_dir / "tmp" / secrets.token_hex(12)
         total = 0
         with open(tmp, "wb") as out:

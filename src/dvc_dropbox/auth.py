@@ -550,8 +550,10 @@ def create_client(
         app_secret=app_secret or None,
         session=session,
         timeout=timeout,
-        # The pacer owns rate-limit waits (visible, bounded); the SDK would retry forever.
+        # The pacer owns rate-limit and server-error waits (visible, bounded); the SDK would
+        # retry 429s forever and 5xx with silent sleeps before the pacer ever saw them.
         max_retries_on_rate_limit=0,
+        max_retries_on_error=0,
         user_agent="dvc-dropbox",
     )
     client._dvc_state = _AuthState(resolved.source, resolved.store)

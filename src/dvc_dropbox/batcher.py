@@ -6,11 +6,13 @@ and wait for *their own* entry's result ("sync" batching). The committer sends u
 entries per call, one call in flight at a time.
 
 When to send: as soon as every upload in progress is waiting for a commit (nothing else is coming,
-so waiting longer only adds latency), when `batch_size` entries are ready, or after `idle_timeout`
-since the oldest ready entry (an upload that is still busy must not hold the others back long).
+so waiting longer only adds latency), when `batch_size` entries are ready, when no new entry came
+for `idle_timeout` (the uploads still busy are slow, e.g. a big file: they must not hold the others
+back), or at the latest `max_wait` after the oldest entry became sendable.
 Uploads announce themselves with `uploading()` so the committer can count them. Right after a
-batch of several entries returns, its threads need a moment to start their next upload; for
-`linger` seconds they still count as coming, so rounds stay whole instead of splitting in two.
+batch returns, its threads need a moment to start their next upload: until each of them has
+done so (or `linger` seconds passed) they still count as coming, so a round of uploads stays one
+batch instead of splitting in two.
 
 This module is pure logic: the commit call and the per-entry retry decision come from the caller
 (`transfer.py` maps them to `upload_session/finish_batch_v2`).
@@ -52,10 +54,20 @@ class CommitterClosed(RuntimeError):
 
 
 class _Pending(Generic[E]):
-    __slots__ = ("attempts", "done", "entry", "error", "not_before", "queued_at", "result")
+    __slots__ = (
+        "attempts",
+        "done",
+        "entry",
+        "error",
+        "not_before",
+        "queued_at",
+        "result",
+        "thread",
+    )
 
     def __init__(self, entry: E, now: float):
         self.entry = entry
+        self.thread = threading.get_ident()
         self.queued_at = now
         self.not_before = now
         self.attempts = 0
@@ -82,7 +94,8 @@ class BatchCommitter(Generic[E, R]):
         *,
         batch_size: int,
         idle_timeout: float = 0.2,
-        linger: float = 0.02,
+        max_wait: float = 2.0,
+        linger: float = 0.1,
         max_attempts: int = 20,
         max_retry_delay: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -92,6 +105,7 @@ class BatchCommitter(Generic[E, R]):
         self._commit_batch = commit_batch
         self.batch_size = batch_size
         self.idle_timeout = idle_timeout
+        self.max_wait = max_wait
         self.linger = linger
         self.max_attempts = max_attempts
         self.max_retry_delay = max_retry_delay
@@ -101,8 +115,10 @@ class BatchCommitter(Generic[E, R]):
         self._active = 0  # uploads in progress (inside `uploading()`)
         self._waiting = 0  # entries handed over and not yet resolved
         self._in_flight = False
-        self._lingering_until = 0.0  # after a multi-entry batch: its uploaders may come back
+        self._lingering_until = 0.0  # after a batch: its uploaders may come back until then
+        self._returning: set[int] = set()  # threads whose entry was just resolved
         self._last_done = -1e18  # when the last batch returned
+        self._last_arrival = -1e18  # when the newest entry was handed over
         self._closed = False
         self._thread: Optional[threading.Thread] = None
         # Observability for tests and benchmarks.
@@ -117,6 +133,7 @@ class BatchCommitter(Generic[E, R]):
         """Mark an upload as in progress: the committer waits for it before a partial batch."""
         with self._cond:
             self._active += 1
+            self._returning.discard(threading.get_ident())
         try:
             yield
         finally:
@@ -130,6 +147,7 @@ class BatchCommitter(Generic[E, R]):
             if self._closed:
                 raise CommitterClosed("the batch committer is closed")
             pending: _Pending[E] = _Pending(entry, self._clock())
+            self._last_arrival = pending.queued_at
             self._queue.append(pending)
             self._waiting += 1
             self._ensure_thread()
@@ -161,18 +179,21 @@ class BatchCommitter(Generic[E, R]):
             self._thread.start()
 
     def _next_batch(self) -> Optional[list[_Pending[E]]]:
-        """Under the lock: the entries to send now, or None with how long to wait (as a float)."""
+        """Under the lock: the entries to send now (taken off the queue), or None."""
         now = self._clock()
         ready = [p for p in self._queue if p.not_before <= now]
         if not ready:
             return None
-        everyone_waiting = self._waiting >= self._active and now >= self._lingering_until
-        # Time spent behind an in-flight batch does not count as idle.
+        returning = bool(self._returning) and now < self._lingering_until
+        everyone_waiting = self._waiting >= self._active and not returning
+        # Time spent behind an in-flight batch counts neither as idle nor as waiting.
         oldest = max(min(p.queued_at for p in ready), self._last_done)
+        newest = max(self._last_arrival, self._last_done)
         if (
             len(ready) >= self.batch_size
             or everyone_waiting
-            or now - oldest >= self.idle_timeout
+            or now - newest >= self.idle_timeout
+            or now - oldest >= self.max_wait
             or self._closed
         ):
             batch = ready[: self.batch_size]
@@ -184,13 +205,15 @@ class BatchCommitter(Generic[E, R]):
     def _wait_time(self) -> float:
         now = self._clock()
         deadlines = [THREAD_IDLE_EXIT_S + now]
-        if self._lingering_until > now:
+        if self._returning and self._lingering_until > now:
             deadlines.append(self._lingering_until)
         for p in self._queue:
             if p.not_before > now:
                 deadlines.append(p.not_before)
             else:
-                deadlines.append(max(p.queued_at, self._last_done) + self.idle_timeout)
+                deadlines.append(max(p.queued_at, self._last_done) + self.max_wait)
+        if self._queue:
+            deadlines.append(max(self._last_arrival, self._last_done) + self.idle_timeout)
         return max(0.001, min(deadlines) - now)
 
     def _run(self) -> None:
@@ -214,8 +237,11 @@ class BatchCommitter(Generic[E, R]):
                 with self._cond:
                     self._in_flight = False
                     idle_since = self._last_done = self._clock()
-                    if len(batch) > 1:
-                        self._lingering_until = idle_since + self.linger
+                    # Threads that will likely upload again; a lone uploader never waits for
+                    # itself (it is the one committing next).
+                    resolved = {p.thread for p in batch if p.done.is_set()}
+                    self._returning = resolved if len(resolved) > 1 else set()
+                    self._lingering_until = idle_since + self.linger
                     self._cond.notify_all()
 
     def _send(self, batch: list[_Pending[E]]) -> None:

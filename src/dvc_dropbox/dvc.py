@@ -134,7 +134,7 @@ class DropboxFileSystem(FileSystem):
         while probe:
             try:
                 entry = self.fs.info(probe)
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 probe = self.parent(probe)
                 continue
             if entry["type"] != "directory":

@@ -55,6 +55,15 @@ def parse_chunk_size(value: Union[str, int, None]) -> int:
         raise DropboxConfigError(str(exc)) from None
 
 
+def chunk_size_in_bytes(value: Union[int, str, None]) -> int:
+    """DropboxFS's `chunk_size`: an int is bytes (as the DVC adapter passes it), a str a spec."""
+    if isinstance(value, int):
+        if value % MiB:
+            raise DropboxConfigError(f"chunk_size must be whole MiB, not {value} bytes")
+        return parse_chunk_size(value // MiB)
+    return parse_chunk_size(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What a connection depends on; equal settings share one client, pacer and transfer layer."""
@@ -230,12 +239,10 @@ class DropboxFS(AbstractFileSystem):
     ):
         super().__init__(**kwargs)
         self.url = url
-        if isinstance(chunk_size, int):
-            chunk_size = str(chunk_size // MiB) if chunk_size % MiB == 0 else str(chunk_size)
         self.settings = Settings(
             app_key=app_key or None,
             app_secret=app_secret or None,
-            chunk_size=parse_chunk_size(chunk_size),
+            chunk_size=chunk_size_in_bytes(chunk_size),
             batch_size=int(batch_size or DEFAULT_BATCH_SIZE),
             jobs=int(jobs or DEFAULT_JOBS),
             timeout=float(timeout or DEFAULT_TIMEOUT),
@@ -304,25 +311,37 @@ class DropboxFS(AbstractFileSystem):
         md = self._call(path, "files_get_metadata", urls.read_path(path))
         return self._entry(urls.split_rev(path)[0], md)
 
+    def checksum(self, path: str) -> str:
+        """Dropbox's content_hash: equal for equal bytes, whatever the name or revision."""
+        entry = self.info(path)
+        if entry["type"] != "file":
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        return entry["checksum"]
+
+    def modified(self, path: str) -> Any:
+        entry = self.info(path)
+        if entry["type"] != "file":
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+        return entry["server_modified"]
+
     def exists(self, path: str, **kwargs: Any) -> bool:
         # fsspec's default swallows every exception; auth and network errors must surface.
-        try:
-            self.info(path)
-        except FileNotFoundError:
-            return False
-        return True
+        return self._info_or_none(path) is not None
 
     def isdir(self, path: str) -> bool:
-        try:
-            return self.info(path)["type"] == "directory"
-        except FileNotFoundError:
-            return False
+        entry = self._info_or_none(path)
+        return entry is not None and entry["type"] == "directory"
 
     def isfile(self, path: str) -> bool:
+        entry = self._info_or_none(path)
+        return entry is not None and entry["type"] == "file"
+
+    def _info_or_none(self, path: str) -> Optional[dict[str, Any]]:
+        """info(), or None if nothing is there (a path below a file is not there either)."""
         try:
-            return self.info(path)["type"] == "file"
-        except FileNotFoundError:
-            return False
+            return self.info(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
     def _list(self, path: str, recursive: bool) -> Iterator[Any]:
         """Every metadata entry of one list_folder (+continue) stream."""
@@ -400,10 +419,10 @@ class DropboxFS(AbstractFileSystem):
         out: dict[str, Any] = {}
         try:
             tree, root_info = self._tree(path, recursive=maxdepth != 1)
-        except NotADirectoryError:
-            out[path] = self.info(path)  # find of a file finds the file
-        except FileNotFoundError:
-            pass
+        except (FileNotFoundError, NotADirectoryError):
+            entry = self._info_or_none(path)  # find of a file finds the file
+            if entry is not None and entry["type"] == "file":
+                out[path] = entry
         else:
             base = len(path.split("/")) if path else 0
             if withdirs and path:
@@ -431,11 +450,11 @@ class DropboxFS(AbstractFileSystem):
         path = self._strip_protocol(path)
         try:
             tree, _ = self._tree(path, recursive=maxdepth != 1)
-        except NotADirectoryError:
-            entry = self.info(path)
-            yield path, ({} if detail else []), ({"": entry} if detail else [""])
-            return
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, NotADirectoryError) as exc:
+            entry = self._info_or_none(path)
+            if entry is not None and entry["type"] == "file":  # as fsspec: a file walks as itself
+                yield path, ({} if detail else []), ({"": entry} if detail else [""])
+                return
             if on_error == "raise":
                 raise
             if callable(on_error):
@@ -639,12 +658,18 @@ class DropboxFS(AbstractFileSystem):
         self.rm_file(path)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: Optional[int] = None) -> None:
-        """Delete files or folders (folders with everything below them, as Dropbox does)."""
+        """Delete a path, or many paths with `delete_batch` (folders go with their contents).
+
+        One folder without `recursive` is refused, as fsspec's local rm does; a list (what
+        `dvc gc -c` passes: object files) is deleted as given, without a metadata call per path.
+        """
         paths = [path] if isinstance(path, str) else list(path)
         paths = list(dict.fromkeys(self._strip_protocol(p) for p in paths))
         if "" in paths:
             raise DropboxRemoteError("refusing to delete the whole Dropbox")
         if len(paths) == 1:
+            if not recursive and self.info(paths[0])["type"] == "directory":
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), paths[0])
             self.rm_file(paths[0])
             return
         batch = max(1, min(1000, self.settings.batch_size))

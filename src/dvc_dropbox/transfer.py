@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import io
 import os
 import threading
@@ -68,6 +69,9 @@ def hash_of_digests(digests: list[bytes]) -> str:
 
 def content_hash(data: bytes) -> str:
     return hash_of_digests(block_digests(data))
+
+
+EMPTY_CONTENT_HASH = content_hash(b"")
 
 
 class ContentHasher:
@@ -211,6 +215,7 @@ class Transfers:
         jobs: int,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         commit_idle_timeout: float = 0.2,
+        commit_max_wait: float = 2.0,
     ):
         if chunk_size <= 0 or chunk_size % BLOCK_SIZE:
             raise ValueError("chunk_size must be a positive multiple of 4 MiB")
@@ -222,7 +227,10 @@ class Transfers:
         self.committer: Optional[BatchCommitter[_Commit, Any]] = None
         if batch_size > 1:
             self.committer = BatchCommitter(
-                self._commit_batch, batch_size=batch_size, idle_timeout=commit_idle_timeout
+                self._commit_batch,
+                batch_size=batch_size,
+                idle_timeout=commit_idle_timeout,
+                max_wait=commit_max_wait,
             )
         # Bounded memory: each large-file upload holds one chunk; at most this many at once.
         self._chunk_slots = threading.BoundedSemaphore(max(1, memory_budget // chunk_size))
@@ -413,7 +421,13 @@ class Transfers:
         commit = files.CommitInfo(path=path, mode=files.WriteMode.overwrite, mute=True)
         if self.committer is None:
             try:
-                return self.pacer.call(self.client.files_upload_session_finish, b"", cursor, commit)
+                return self.pacer.call(
+                    self.client.files_upload_session_finish,
+                    b"",
+                    cursor,
+                    commit,
+                    content_hash=EMPTY_CONTENT_HASH,
+                )
             except exceptions.ApiError as exc:
                 if getattr(exc.error, "is_lookup_failed", lambda: False)():
                     return self._already_committed(path, local_hash, exc)
@@ -530,9 +544,23 @@ class Transfers:
                 response.close()
             response = self._resume_download(path, metadata, hasher.size)
 
+    def _files_download(self, path: str, headers: Optional[dict[str, str]]) -> Any:
+        """`files_download`, with extra HTTP headers (Range) on every SDK version.
+
+        SDK 12.2 takes `extra_headers`; 12.0/12.1 do not, but a clone of the client with added
+        headers (sharing its HTTP session) sends them.
+        """
+        if not headers:
+            return self.client.files_download(path)
+        if _download_takes_headers(self.client):
+            return self.client.files_download(path, extra_headers=headers)
+        # `_headers` holds e.g. the path-root header of this client: keep it.
+        ranged = self.client.clone(headers={**(self.client._headers or {}), **headers})
+        return ranged.files_download(path)
+
     def _resume_download(self, path: str, metadata: Any, offset: int) -> Any:
         headers = {"Range": f"bytes={offset}-"}
-        again, response = self.pacer.call(self.client.files_download, path, extra_headers=headers)
+        again, response = self.pacer.call(self._files_download, path, headers)
         if again.rev != metadata.rev:
             response.close()
             raise DropboxIntegrityError(f"{path} changed on Dropbox while it was downloading")
@@ -569,9 +597,7 @@ class Transfers:
             last = "" if end is None else str(end - 1)
             headers = {"Range": f"bytes={start}-{last}"}
         try:
-            metadata, response = self.pacer.call(
-                self.client.files_download, path, extra_headers=headers
-            )
+            metadata, response = self.pacer.call(self._files_download, path, headers)
         except exceptions.HttpError as exc:
             if exc.status_code == 416:  # range beyond the end: nothing to read
                 return io.BufferedReader(_DownloadStream(None, None, verify=False))
@@ -583,6 +609,13 @@ class Transfers:
             response = _SkippingResponse(response, chunks, start, limit=end)
         stream = _DownloadStream(response, metadata, verify=verify, path=path)
         return io.BufferedReader(stream, buffer_size=1024 * 1024)
+
+
+def _download_takes_headers(client: Any) -> bool:
+    try:
+        return "extra_headers" in inspect.signature(client.files_download).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 class _SkippingResponse:

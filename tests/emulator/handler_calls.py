@@ -12,18 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from dropbox.content_hash import DropboxContentHasher
-
 from dropbox_emulator import routes_files, routes_users  # noqa: F401  (register handlers)
 from dropbox_emulator.api import HANDLERS, Body, Call
 from dropbox_emulator.config import EmulatorConfig
 from dropbox_emulator.store import ACCOUNT_ID, Store
-
-
-def content_hash(data: bytes) -> str:
-    hasher = DropboxContentHasher()
-    hasher.update(data)
-    return hasher.hexdigest()
+from tests.helpers.content_hash import content_hash
 
 
 class Harness:

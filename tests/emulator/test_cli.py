@@ -144,3 +144,24 @@ def test_busy_port_fails_without_ready_line() -> None:
     assert out.returncode == 1
     assert out.stdout == ""
     assert "dropbox-emulator" in out.stderr
+
+
+def test_shared_ca_dir(tmp_path: Path) -> None:
+    ca_dir = tmp_path / "ca"
+    first, ready_one = _start("--ca-dir", str(ca_dir))
+    second, ready_two = _start("--ca-dir", str(ca_dir))
+    try:
+        # One emulator's bundle trusts the other: they share the CA.
+        for ready in (ready_one, ready_two):
+            resp = requests.get(
+                f"{ready['control_url']}/stats", verify=ready_one["ca_bundle"], timeout=30
+            )
+            assert resp.status_code == 200
+        assert (ca_dir / "root" / "ca.pem").read_bytes() == Path(ready_two["ca_bundle"]).with_name(
+            "ca.pem"
+        ).read_bytes()
+        assert (ca_dir / "root" / "ca-key.pem").stat().st_mode & 0o077 == 0
+    finally:
+        assert _stop(first)[0] == 0
+        assert _stop(second)[0] == 0
+    assert (ca_dir / "root" / "ca.pem").exists()  # outlives the runs

@@ -13,8 +13,8 @@ import dropbox
 import pytest
 import requests
 from dropbox import exceptions, files
-from dropbox.content_hash import content_hash
 
+from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess, sdk_client
 
 ALL_READ_WRITE = {
@@ -355,7 +355,7 @@ def test_rate_limit(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
                 outcomes.append("ok")
             except exceptions.RateLimitError as exc:
                 assert exc.error.reason.is_too_many_requests()
-                assert exc.backoff == 1
+                assert exc.backoff >= 1
                 outcomes.append("429")
         assert "ok" in outcomes and "429" in outcomes
         # Per token: a fresh token has its own budget.

@@ -10,16 +10,15 @@ import dropbox
 import pytest
 import requests
 from dropbox import common, files
-from dropbox.content_hash import DropboxContentHasher
 from dropbox.exceptions import ApiError, BadInputError, PathRootError
 
+from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.sdk_compat import download_with_headers
 
 
 def chash(data: bytes) -> str:
-    hasher = DropboxContentHasher()
-    hasher.update(data)
-    return hasher.hexdigest()
+    return content_hash(data)
 
 
 @pytest.fixture
@@ -132,7 +131,7 @@ def test_download_errors(sdk_client: Any, base: str) -> None:
 def test_download_range(sdk_client: Any, base: str) -> None:
     data = bytes(range(256)) * 4
     upload(sdk_client, f"{base}/r.bin", data)
-    _, resp = sdk_client.files_download(f"{base}/r.bin", extra_headers={"Range": "bytes=10-19"})
+    _, resp = download_with_headers(sdk_client, f"{base}/r.bin", {"Range": "bytes=10-19"})
     with resp:
         assert resp.status_code == 206
         assert resp.content == data[10:20]
@@ -345,7 +344,9 @@ def test_revisions_download_rev_and_restore(sdk_client: Any, base: str) -> None:
     assert not result.is_deleted
     assert [e.rev for e in result.entries] == revs[::-1]
     page = sdk_client.files_list_revisions(path, limit=2)
-    assert page.has_more and len(page.entries) == 2
+    assert len(page.entries) == 2
+    if "has_more" in files.ListRevisionsResult._all_field_names_:  # new in SDK 12.2
+        assert page.has_more
     _, resp = sdk_client.files_download(f"rev:{revs[0]}")
     with resp:
         assert resp.content == b"version 0"

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from dropbox import files
-from dropbox.content_hash import DropboxContentHasher
 from dropbox.exceptions import ApiError
+
+from tests.helpers.content_hash import content_hash, new_hasher
 
 MIB = 1024 * 1024
 BLOCK = 4 * MIB
@@ -23,9 +24,7 @@ def base() -> str:
 
 
 def chash(data: bytes) -> str:
-    hasher = DropboxContentHasher()
-    hasher.update(data)
-    return hasher.hexdigest()
+    return content_hash(data)
 
 
 def cursor(session_id: str, offset: int) -> files.UploadSessionCursor:
@@ -249,7 +248,7 @@ def test_300_mib_session_round_trip(
 ) -> None:
     chunk_size, chunks = 32 * MIB, 10  # 320 MiB
     rss_before = peak_rss(emulator.proc.pid)
-    hasher, sha = DropboxContentHasher(), hashlib.sha256()
+    hasher, sha = new_hasher(), hashlib.sha256()
     sid = ""
     for index in range(chunks):
         chunk = _pattern(index, chunk_size)

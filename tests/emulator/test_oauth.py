@@ -327,7 +327,7 @@ def test_auto_approve_and_app_secret(monkeypatch: pytest.MonkeyPatch) -> None:
             client_id="withsecret",
             client_secret="wrong",
         )
-        assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+        assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_client"
 
         code = code_on(requests.get(url, verify=emu.ca_bundle, timeout=60))
         assert code
@@ -358,3 +358,13 @@ def test_auto_approve_and_app_secret(monkeypatch: pytest.MonkeyPatch) -> None:
             client_secret="s3cr3t",
         )
         assert refreshed.status_code == 200
+
+        # App-auth routes (check/app) take HTTP Basic app_key:app_secret.
+        app = dropbox.Dropbox(app_key="withsecret", app_secret="s3cr3t", max_retries_on_error=0)
+        for key in list(app._host_map):
+            app._host_map[key] = emu.env["DROPBOX_API_HOST"]
+        assert app.check_app("app auth").result == "app auth"
+        wrong = dropbox.Dropbox(app_key="withsecret", app_secret="nope", max_retries_on_error=0)
+        wrong._host_map = dict(app._host_map)
+        with pytest.raises(exceptions.BadInputError):
+            wrong.check_app("x")

@@ -14,9 +14,10 @@ import dropbox
 import pytest
 import requests
 from dropbox import common, exceptions, files
-from dropbox.content_hash import content_hash
 
+from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.sdk_compat import download_with_headers
 
 MiB = 1024 * 1024
 
@@ -287,6 +288,14 @@ def test_revoke_route(emulator: EmulatorProcess) -> None:
     with pytest.raises(exceptions.AuthError) as err:
         dbx.check_user()
     assert err.value.error.is_invalid_access_token()
+    # It came from a refresh token: that one is revoked too.
+    refreshing = dropbox.Dropbox(
+        oauth2_refresh_token=issued["refresh_token"],
+        app_key=emulator.env["DROPBOX_APP_KEY"],
+        max_retries_on_error=0,
+    )
+    with pytest.raises(exceptions.AuthError):
+        refreshing.check_user()
 
 
 # -- 409 -----------------------------------------------------------------------------------------
@@ -394,7 +403,7 @@ def test_download_unsatisfiable_range(
 
 def test_sdk_range_download(sdk_client: Any, stored: tuple[str, bytes]) -> None:
     path, data = stored
-    meta, resp = sdk_client.files_download(path, extra_headers={"Range": "bytes=100-199"})
+    meta, resp = download_with_headers(sdk_client, path, {"Range": "bytes=100-199"})
     with resp:
         assert resp.status_code == 206
         assert resp.content == data[100:200]
@@ -533,3 +542,128 @@ def test_latency_knob(emulator: EmulatorProcess, token: str) -> None:
         emulator.control("POST", "config", {"latency_ms": 0})
     assert resp.status_code == 200
     assert elapsed >= 0.3  # a lower bound only: the knob added at least that much
+
+
+def test_sdk_transfer_helpers_parallel(sdk_client: Any) -> None:
+    # The SDK's own transfer helpers: a concurrent upload session with parallel appends, and a
+    # parallel download made of Range requests (after a bytes=0-0 probe). The plugin does not use
+    # them; they only exist in SDK 12.2+ (Python 3.11+).
+    file_transfer = pytest.importorskip(
+        "dropbox.file_transfer", reason="dropbox.file_transfer is new in SDK 12.2"
+    )
+
+    data = bytes(range(251)) * (81 * 1024)  # ~19.9 MiB, not a multiple of 4 MiB
+    uploaded = file_transfer.Uploader(sdk_client).upload(
+        file_transfer.BytesSource(data),
+        files.CommitInfo("/transport/parallel.bin", mode=files.WriteMode.overwrite),
+        file_transfer.UploadOptions(parallel_uploads=4),
+    )
+    assert uploaded.metadata.content_hash == content_hash(data)
+    target = file_transfer.Bytes()
+    file_transfer.Downloader(sdk_client).download(
+        "/transport/parallel.bin", target, file_transfer.DownloadOptions(parallel_downloads=4)
+    )
+    assert target.bytes() == data
+
+
+# -- pure logic: bodies and ranges ---------------------------------------------------------------
+
+
+def _reader(raw: bytes, length: Optional[int], chunked: bool = False) -> Any:
+    import io
+
+    from dropbox_emulator.bodies import BodyReader
+
+    return BodyReader(io.BufferedReader(io.BytesIO(raw)), length, chunked)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4 * MiB, 4 * MiB + 1, 9 * MiB + 7])
+def test_spool_inline_and_pipelined_agree(size: int) -> None:
+    import io
+
+    from dropbox_emulator.bodies import spool_inline, spool_pipelined
+
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    for spool in (spool_inline, spool_pipelined):
+        out = io.BytesIO()
+        digest = spool(_reader(data, len(data)), out)
+        assert digest == content_hash(data)
+        assert out.getvalue() == data
+
+
+def test_chunked_body_reader() -> None:
+    raw = b"5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nTrailer: x\r\n\r\nNEXT"
+    reader = _reader(raw, None, chunked=True)
+    got = b""
+    for _ in range(10):
+        part = reader.read(3)
+        if not part:
+            break
+        got += part
+    assert got == b"hello, world" and reader.done
+    from dropbox_emulator.bodies import ClientGone
+
+    with pytest.raises(ClientGone):
+        _reader(b"zz\r\nabc", None, chunked=True).read(10)
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        ("bytes=0-0", 10, (0, 1)),
+        ("bytes=2-", 10, (2, 10)),
+        ("bytes=-3", 10, (7, 10)),
+        ("bytes=-30", 10, (0, 10)),
+        ("bytes=5-100", 10, (5, 10)),
+        ("bytes=10-", 10, "unsatisfiable"),
+        ("bytes=0-0", 0, "unsatisfiable"),
+        ("bytes=-0", 10, "unsatisfiable"),
+        ("bytes=4-2", 10, None),
+        ("bytes=0-1,3-4", 10, None),
+        ("lines=1-2", 10, None),
+        ("bytes=-", 10, None),
+    ],
+)
+def test_parse_range(header: str, size: int, expected: Any) -> None:
+    from dropbox_emulator.bodies import parse_range
+
+    assert parse_range(header, size) == expected
+
+
+def test_content_hasher_matches_sdk_vectors() -> None:
+    from dropbox_emulator.bodies import content_hash as ours
+
+    assert ours(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    assert ours(b"abc") == "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358"
+    zeros = b"\0" * (4 * MiB + 1)
+    assert ours(zeros) == "14a4d47f23a30177885d9820122f17d2d3a55fe63f7f5c27b95f689e0b2accd6"
+    assert ours(b"a" * 10 * MiB) == content_hash(b"a" * 10 * MiB)
+
+
+def test_error_summaries() -> None:
+    from dropbox_emulator import wire
+
+    cases = [
+        (files.GetMetadataError.path(files.LookupError.not_found), "path/not_found/"),
+        (
+            files.UploadError.path(
+                files.UploadWriteFailed(
+                    files.WriteError.conflict(files.WriteConflictError.file), "sid"
+                )
+            ),
+            "path/conflict/file/",
+        ),
+        (
+            files.UploadSessionFinishError.lookup_failed(
+                files.UploadSessionLookupError.incorrect_offset(files.UploadSessionOffsetError(8))
+            ),
+            "lookup_failed/incorrect_offset/",
+        ),
+        (
+            files.DeleteError.path_lookup(files.LookupError.malformed_path("x")),
+            "path_lookup/malformed_path/",
+        ),
+    ]
+    for error, prefix in cases:
+        summary = wire.error_summary(error)
+        assert summary.startswith(prefix) and set(summary[len(prefix) :]) <= {"."}, summary

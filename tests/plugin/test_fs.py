@@ -59,6 +59,8 @@ def test_info(dbfs: DropboxFS, dropbox_sdk: Any, tree: str) -> None:
     assert entry["rev"] == md.rev
     assert entry["server_modified"] == md.server_modified
     assert "version_id" not in entry
+    assert dbfs.checksum(requested) == md.content_hash
+    assert dbfs.modified(requested) == md.server_modified
     assert dbfs.info(f"dropbox://{tree}/dir") == {
         "name": f"{tree}/dir",
         "size": 0,
@@ -219,6 +221,11 @@ def test_rm_many_is_one_delete_batch(
         dbfs.rm_file(f"{base}/rm/00.txt")
     with pytest.raises(DropboxRemoteError, match="refusing"):
         dbfs.rm("")
+    dbfs.pipe_file(f"{base}/keep/k.txt", b"k")
+    with pytest.raises(IsADirectoryError):
+        dbfs.rm(f"{base}/keep")
+    dbfs.rm(f"{base}/keep", recursive=True)
+    assert not dbfs.exists(f"{base}/keep")
 
 
 def test_rm_batches_respect_batch_size(
