@@ -72,6 +72,19 @@ CREATE TABLE IF NOT EXISTS cursors(id TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs(
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, result TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+-- Space used by live files, kept by triggers: summing every file per commit made one
+-- 1000-entry finish_batch_v2 take ~25 s on a store of 15k files.
+INSERT OR IGNORE INTO counters(name, value)
+    SELECT 'used_bytes', COALESCE(SUM(size), 0) FROM entries WHERE kind = 'file';
+CREATE TRIGGER IF NOT EXISTS used_bytes_insert AFTER INSERT ON entries WHEN NEW.kind = 'file'
+BEGIN UPDATE counters SET value = value + NEW.size WHERE name = 'used_bytes'; END;
+CREATE TRIGGER IF NOT EXISTS used_bytes_delete AFTER DELETE ON entries WHEN OLD.kind = 'file'
+BEGIN UPDATE counters SET value = value - OLD.size WHERE name = 'used_bytes'; END;
+CREATE TRIGGER IF NOT EXISTS used_bytes_update AFTER UPDATE OF kind, size ON entries
+BEGIN UPDATE counters SET value = value
+    - (CASE WHEN OLD.kind = 'file' THEN OLD.size ELSE 0 END)
+    + (CASE WHEN NEW.kind = 'file' THEN NEW.size ELSE 0 END)
+    WHERE name = 'used_bytes'; END;
 """
 
 
@@ -304,10 +317,11 @@ class Store:
 
     def used_bytes(self) -> int:
         with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(size), 0) FROM entries WHERE kind = 'file'"
-            ).fetchone()
-        return int(row[0])
+            return self._used_bytes(self._db)
+
+    @staticmethod
+    def _used_bytes(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT value FROM counters WHERE name = 'used_bytes'").fetchone()[0])
 
     def revisions_by_path(self, ns: str, path_lower: str) -> list[Entry]:
         return self._rows(
@@ -410,10 +424,7 @@ class Store:
         raise WriteFailure("conflict", "file" if is_file else "folder")
 
     def _check_quota(self, db: sqlite3.Connection, added: int) -> None:
-        used = db.execute(
-            "SELECT COALESCE(SUM(size), 0) FROM entries WHERE kind = 'file'"
-        ).fetchone()[0]
-        if added > 0 and used + added > self.config.quota_bytes:
+        if added > 0 and self._used_bytes(db) + added > self.config.quota_bytes:
             raise WriteFailure("insufficient_space")
 
     def commit_file(self, ns: str, commit: FileCommit) -> Entry:

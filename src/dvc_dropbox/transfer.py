@@ -390,8 +390,9 @@ class Transfers:
                     correct = error.get_incorrect_offset().correct_offset
                 elif error.is_closed() and close:
                     return end  # an earlier attempt of this very request closed the session
-                elif error.is_not_found():
-                    raise SessionGone(f"upload session expired: {exc}") from exc
+                elif error.is_not_found() or error.is_closed():
+                    # Expired (sessions live 7 days) or closed behind our back: start over.
+                    raise SessionGone(f"upload session cannot take more data: {exc}") from exc
                 else:
                     raise
                 if correct == end and not close:

@@ -18,6 +18,7 @@ from stone.backends.python_rsrc.stone_validators import ValidationError
 
 from dropbox_emulator import paths
 from dropbox_emulator.api import BadInput, PathRootFailure, RouteError
+from dropbox_emulator.config import EmulatorConfig
 from dropbox_emulator.store import BLOCK_SIZE, HOME_NAMESPACE_ID, Store
 from tests.emulator.handler_calls import Harness, content_hash
 
@@ -247,3 +248,34 @@ def _attempts(one: str, two: str) -> list[tuple[str, Any, Any]]:
             None,
         ),
     ]
+
+
+def test_used_bytes_follows_every_kind_of_change(tmp_path: Path) -> None:
+    """The quota counter kept by triggers equals the sum of live files after writes,
+    overwrites, deletes and a reset (it is what insufficient_space is decided on)."""
+    store = Store(tmp_path, EmulatorConfig(data_dir=tmp_path))
+
+    def truth() -> int:
+        row = store._db.execute(
+            "SELECT COALESCE(SUM(size), 0) FROM entries WHERE kind = 'file'"
+        ).fetchone()
+        return int(row[0])
+
+    store._db.execute(
+        "INSERT INTO entries VALUES ('ns', '/a', '', '/a', 'file', 'id:a', 'r1', 10,"
+        " NULL, NULL, NULL, 1)"
+    )
+    store._db.execute(
+        "INSERT INTO entries VALUES ('ns', '/d', '', '/d', 'folder', 'id:d', NULL, NULL,"
+        " NULL, NULL, NULL, 2)"
+    )
+    assert store.used_bytes() == truth() == 10
+    store._db.execute("UPDATE entries SET size = 25 WHERE path_lower = '/a'")
+    assert store.used_bytes() == truth() == 25
+    store._db.execute("UPDATE entries SET kind = 'deleted' WHERE path_lower = '/a'")
+    assert store.used_bytes() == truth() == 0
+    store._db.execute("UPDATE entries SET kind = 'file', size = 7 WHERE path_lower = '/a'")
+    assert store.used_bytes() == truth() == 7
+    store.reset()
+    assert store.used_bytes() == truth() == 0
+    store.close()

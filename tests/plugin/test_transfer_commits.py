@@ -162,3 +162,39 @@ def test_session_gone_is_not_swallowed_forever() -> None:
         transfers.upload_fileobj(io.BytesIO(b"z"), "/f", 1)
     transfers.close()
     assert client.starts == 3  # first upload + MAX_SESSION_RESTARTS
+
+
+class ExpiringClient(ScriptedClient):
+    """The first append finds its session expired (`not_found`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appends = 0
+        self.expire_next = True
+
+    def files_upload_session_append_v2(
+        self, data: bytes, cursor: Any, close: bool = False, content_hash: Any = None
+    ) -> None:
+        from dropbox.exceptions import ApiError
+
+        self.appends += 1
+        assert content_hash == transfer_content_hash(data)
+        if self.expire_next:
+            self.expire_next = False
+            raise ApiError("req", files.UploadSessionAppendError.not_found, None, None)
+        assert len(self.sessions[cursor.session_id]) == cursor.offset
+        self.sessions[cursor.session_id] += data
+
+
+transfer_content_hash = content_hash  # the parameter above shadows the function
+
+
+def test_large_upload_starts_over_when_its_session_expired() -> None:
+    client = ExpiringClient()
+    transfers = make(client)
+    data = bytes(range(256)) * (CHUNK // 256) * 2 + b"tail"
+    metadata = transfers.upload_fileobj(io.BytesIO(data), "/big", len(data))
+    transfers.close()
+    assert metadata.content_hash == content_hash(data)
+    assert client.stored["/big"] == data
+    assert client.starts == 2  # the second session carried the whole file
