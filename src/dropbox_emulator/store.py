@@ -638,35 +638,36 @@ class Store:
         (by path_lower, so parents come before children), then becomes a change feed from
         the sequence number current when the listing began."""
         with self._tx() as db:
-            seq = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
-            state = {
-                "ns": ns,
-                "path": path_lower,
-                "recursive": recursive,
-                "include_deleted": include_deleted,
-                "limit": limit,
-                "phase": "walk",
-                "pos": None,
-                "seq": seq[0] if seq else 0,
-            }
-            return self._page(db, state)
+            state = self._listing_state(db, ns, path_lower, recursive, include_deleted, limit)
+            return self._page(db, {**state, "phase": "walk"})
 
     def latest_cursor(
         self, ns: str, path_lower: str, recursive: bool, include_deleted: bool, limit: int
     ) -> str:
         with self._tx() as db:
-            seq = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
-            state = {
-                "ns": ns,
-                "path": path_lower,
-                "recursive": recursive,
-                "include_deleted": include_deleted,
-                "limit": limit,
-                "phase": "changes",
-                "pos": None,
-                "seq": seq[0] if seq else 0,
-            }
-            return self._save_cursor(db, state)
+            state = self._listing_state(db, ns, path_lower, recursive, include_deleted, limit)
+            return self._save_cursor(db, {**state, "phase": "changes"})
+
+    @staticmethod
+    def _listing_state(
+        db: sqlite3.Connection,
+        ns: str,
+        path_lower: str,
+        recursive: bool,
+        include_deleted: bool,
+        limit: int,
+    ) -> dict[str, Any]:
+        """A cursor's state at the current sequence number (its "phase" is the caller's)."""
+        seq = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
+        return {
+            "ns": ns,
+            "path": path_lower,
+            "recursive": recursive,
+            "include_deleted": include_deleted,
+            "limit": limit,
+            "pos": None,
+            "seq": seq[0] if seq else 0,
+        }
 
     def list_folder_continue(self, cursor: str) -> Page:
         if not paths.is_text(cursor):
