@@ -98,7 +98,7 @@ def header(args: argparse.Namespace) -> str:
         f"python {platform.python_version()}, dvc {dvc.version.__version__}, "
         f"dropbox SDK {dropbox.__version__}",
         f"emulator: --latency-ms {args.latency_ms} --commit-ms {args.commit_ms} "
-        f"(lock wait default), on 127.0.0.1",
+        f"(lock wait default), on 127.0.0.1; a fresh emulator for every Dropbox run",
         f"workload: {args.files} files x {args.size} bytes in one tracked directory",
         # Client, emulator and dvc share the CPUs: other load skews every number.
         "load average at start (1/5/15 min): " + " ".join(f"{x:.1f}" for x in os.getloadavg()),
@@ -107,22 +107,19 @@ def header(args: argparse.Namespace) -> str:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, work: Path, emu: EmulatorProcess):
+    def __init__(self, args: argparse.Namespace, work: Path):
         self.args = args
         self.work = work
-        self.emu = emu
+        self.emu: Optional[EmulatorProcess] = None
         self.repo = work / "repo"
-        token = emu.token()
         home = work / "home"
         home.mkdir()
         self.env = dict(os.environ)
         for key in list(self.env):
             if key.startswith("DROPBOX_"):
                 del self.env[key]
-        self.env.update(emu.env)
         self.env.update(
             {
-                "DROPBOX_ACCESS_TOKEN": token["access_token"],
                 "DVC_NO_ANALYTICS": "1",
                 "HOME": str(home),
                 "XDG_CONFIG_HOME": str(home / ".config"),
@@ -135,6 +132,16 @@ class Bench:
             }
         )
         self.rows: list[dict[str, Any]] = []
+
+    def use(self, emu: EmulatorProcess) -> None:
+        """Talk to `emu` from now on (each Dropbox run gets a fresh emulator: an emulator's
+        per-commit cost may grow with what it stores, which would bias later runs)."""
+        self.emu = emu
+        self.env.update(emu.env)
+        self.env["DROPBOX_ACCESS_TOKEN"] = emu.token()["access_token"]
+
+    def stats(self) -> dict[str, Any]:
+        return self.emu.stats() if self.emu is not None else {"requests": {}}
 
     def prepare(self) -> None:
         self.repo.mkdir()
@@ -163,9 +170,9 @@ class Bench:
         self, label: str, remote: str, *, pull: bool, jobs: Optional[int]
     ) -> dict[str, Any]:
         self.restore_cache()
-        before = self.emu.stats()
+        before = self.stats()
         push = dvc(self.repo, self.env, "push", "-q", "-r", remote)
-        after = self.emu.stats()
+        after = self.stats()
         row: dict[str, Any] = {
             "label": label,
             "jobs": jobs,
@@ -174,9 +181,9 @@ class Bench:
         }
         if pull:
             clear_cache(self.repo)
-            before = self.emu.stats()
+            before = self.stats()
             row["pull"] = dvc(self.repo, self.env, "pull", "-q", "-r", remote)
-            row["pull_stats"] = stats_delta(self.emu.stats(), before)
+            row["pull_stats"] = stats_delta(self.stats(), before)
         self.rows.append(row)
         print(f"  {label}: push {push:.1f} s" + (f", pull {row['pull']:.1f} s" if pull else ""))
         if self.args.verbose:
@@ -210,20 +217,23 @@ def main(argv: Optional[list[str]] = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-small-"))
     emu_args = ["--latency-ms", str(args.latency_ms), "--commit-ms", str(args.commit_ms)]
     try:
-        with EmulatorProcess(*emu_args, data_dir=work / "emulator") as emu:
-            bench = Bench(args, work, emu)
-            print("preparing the repository ...")
-            bench.prepare()
-            bench.remote("local", str(work / "local-remote"))
-            local = bench.measure("local directory remote", "local", pull=True, jobs=None)
-            batched: list[dict[str, Any]] = []
-            for jobs in jobs_values:
+        bench = Bench(args, work)
+        print("preparing the repository ...")
+        bench.prepare()
+        bench.remote("local", str(work / "local-remote"))
+        local = bench.measure("local directory remote", "local", pull=True, jobs=None)
+        batched: list[dict[str, Any]] = []
+        for run, jobs in enumerate(jobs_values):
+            with EmulatorProcess(*emu_args, data_dir=work / f"emulator{run}") as emu:
+                bench.use(emu)
                 name = f"dbx{jobs}"
                 bench.remote(name, f"dropbox://bench/{uuid.uuid4().hex[:8]}", jobs=str(jobs))
                 label = f"dropbox, jobs {jobs}, batch_size default"
                 batched.append(bench.measure(label, name, pull=True, jobs=jobs))
-            single: Optional[dict[str, Any]] = None
-            if not args.skip_single:
+        single: Optional[dict[str, Any]] = None
+        if not args.skip_single:
+            with EmulatorProcess(*emu_args, data_dir=work / "emulator-single") as emu:
+                bench.use(emu)
                 jobs = jobs_values[0]
                 bench.remote(
                     "single",
@@ -233,7 +243,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 )
                 label = f"dropbox, jobs {jobs}, batch_size 1"
                 single = bench.measure(label, "single", pull=False, jobs=jobs)
-            report(args, local, batched, single, DEFAULT_BATCH_SIZE)
+        report(args, local, batched, single, DEFAULT_BATCH_SIZE)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

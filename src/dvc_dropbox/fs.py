@@ -27,13 +27,18 @@ from fsspec import AbstractFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
 
 from . import urls
-from .errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
+from .errors import (
+    DropboxAuthError,
+    DropboxConfigError,
+    DropboxIntegrityError,
+    DropboxRemoteError,
+)
 
 MiB = 1024 * 1024
 # Upload-session chunk: rclone measured throughput rising up to ~48-128 MiB (dropbox-api.md §3.1).
 DEFAULT_CHUNK_SIZE = 48 * MiB
 DEFAULT_BATCH_SIZE = 1000  # entries per finish_batch_v2 / delete_batch (Dropbox's maximum)
-DEFAULT_JOBS = 16  # Dropbox is latency-bound; commits are batched, so more bytes in flight helps
+DEFAULT_JOBS = 32  # Dropbox is latency-bound; commits are batched, so more bytes in flight helps
 DEFAULT_TIMEOUT = 100.0
 
 LIST_LIMIT = 2000  # list_folder's maximum page size
@@ -790,6 +795,8 @@ class DropboxReader(io.RawIOBase):
                 self._resp = self.fs._open_read(self.path, start=self._pos)
             try:
                 chunk = read_some(self._resp, want)
+            except DropboxIntegrityError:
+                raise  # wrong bytes are not a dropped connection: reading again cannot help
             except OSError:
                 chunk = b""
             if chunk:

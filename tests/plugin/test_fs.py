@@ -12,7 +12,7 @@ from dropbox import files
 from fsspec import AbstractFileSystem
 from fsspec.callbacks import Callback
 
-from dvc_dropbox.errors import DropboxAuthError, DropboxRemoteError
+from dvc_dropbox.errors import DropboxAuthError, DropboxIntegrityError, DropboxRemoteError
 from dvc_dropbox.fs import DropboxFS
 from tests.helpers.emulator import EmulatorProcess
 
@@ -150,6 +150,21 @@ def test_open_read_ranges_and_text(dbfs: DropboxFS, dropbox_sdk: Any, base: str)
         dbfs.open(base, "rb")
     with pytest.raises(FileNotFoundError):
         dbfs.open(f"{base}/nope", "rb")
+
+
+def test_open_read_of_corrupt_bytes_is_an_integrity_error(
+    dbfs: DropboxFS, dropbox_sdk: Any, base: str, emulator: EmulatorProcess
+) -> None:
+    """A whole-file read whose bytes do not match content_hash fails as such, not as a
+    dropped connection to be re-read (DVC reads .dir objects this way)."""
+    data = b"x" * 5000
+    dropbox_sdk.files_upload(data, f"/{base}/corrupt.bin")
+    emulator.control("POST", "faults", {"route": "files/download", "corrupt_body": True})
+    try:
+        with pytest.raises(DropboxIntegrityError), dbfs.open(f"{base}/corrupt.bin", "rb") as f:
+            f.read()
+    finally:
+        emulator.control("DELETE", "faults")
 
 
 def test_open_write(dbfs: DropboxFS, dropbox_sdk: Any, base: str) -> None:
