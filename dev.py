@@ -58,7 +58,9 @@ def main(argv: list[str]) -> int:
         script = ROOT / "benchmarks" / f"{rest[0].removesuffix('.py')}.py"
         return subprocess.call([str(python), str(script), *rest[1:]])
     lint = subprocess.call([str(python), "-m", "ruff", "check", str(ROOT)], cwd=ROOT)
-    code = subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT)
+    # One worker per core (each starts its own emulator), unless the caller chose.
+    parallel = [] if any(a == "-n" or a.startswith("-n") for a in rest) else ["-n", "auto"]
+    code = subprocess.call([str(python), "-m", "pytest", *parallel, *rest], cwd=ROOT)
     if code == 5:
         print("pytest collected no tests: that is a failure, not a pass", file=sys.stderr)
         return 1
