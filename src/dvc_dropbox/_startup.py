@@ -2,19 +2,22 @@
 
 DVC 3.x has no plugin hook, so `dvc_dropbox.pth` (and its PEP 829 twin `dvc_dropbox.start`)
 call `install()`, which puts a tiny finder on `sys.meta_path`. The finder ignores every module
-except the two DVC modules we patch, and patches each right after it executes. Stdlib only:
-this runs in *every* interpreter start, including pip's.
+except the two DVC modules we patch, and patches each right after it executes.
+
+This runs in *every* interpreter start (pip's too), so it imports nothing: `importlib.abc` alone
+drags in pathlib, re, tempfile and typing (~50 ms). Finders and loaders are duck-typed instead.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
-import warnings
-from collections.abc import Sequence
-from types import ModuleType
-from typing import Callable, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only; `typing` is not imported at run time
+    from collections.abc import Sequence
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType
+    from typing import Any, Callable, Optional
 
 _TARGETS = {
     "dvc_objects.fs": "register_fs",
@@ -28,15 +31,19 @@ def _patch(module: ModuleType) -> None:
 
         getattr(_register, _TARGETS[module.__name__])(module)
     except Exception as exc:  # a broken plugin must never break DVC itself
+        import warnings
+
         warnings.warn(f"dvc-dropbox could not register with DVC: {exc!r}", stacklevel=2)
 
 
-class _ChainedLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader, after: Callable[[ModuleType], None]):
+class _ChainedLoader:
+    """Runs the real loader, then our patch; the module keeps the real loader."""
+
+    def __init__(self, loader: Any, after: Callable[[ModuleType], None]):
         self._loader = loader
         self._after = after
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[ModuleType]:
+    def create_module(self, spec: ModuleSpec) -> Optional[ModuleType]:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
@@ -48,7 +55,7 @@ class _ChainedLoader(importlib.abc.Loader):
         self._after(module)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     dvc_dropbox_hook = True
 
     def __init__(self) -> None:
@@ -60,7 +67,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         fullname: str,
         path: Optional[Sequence[str]],
         target: Optional[ModuleType] = None,
-    ) -> Optional[importlib.machinery.ModuleSpec]:
+    ) -> Optional[ModuleSpec]:
         if fullname not in _TARGETS or fullname in self._busy:
             return None
         self._busy.add(fullname)
@@ -75,10 +82,13 @@ class _Finder(importlib.abc.MetaPathFinder):
                 return None
         finally:
             self._busy.discard(fullname)
-        if spec.loader is None:
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         spec.loader = _ChainedLoader(spec.loader, _patch)
         return spec
+
+    def invalidate_caches(self) -> None:
+        pass
 
 
 def install() -> None:

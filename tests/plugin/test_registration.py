@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import dropbox
@@ -76,3 +77,21 @@ def test_remote_add_and_modify(tmp_path: Path, cli_env: dict[str, str]) -> None:
     assert "url = dropbox://dvc/my-project" in config
     assert "app_key = abc123" in config
     assert "s3cr3t" in (repo / ".dvc" / "config.local").read_text()
+
+
+def test_startup_hook_imports_nothing_heavy() -> None:
+    """The .pth line runs in every Python start (pip's too): installing the hook may load our
+    two tiny modules and nothing else (importlib.abc alone would pull in ~30 modules)."""
+    import dvc_dropbox
+
+    src = str(Path(dvc_dropbox.__file__).parent.parent)
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); before = set(sys.modules);"
+        "import dvc_dropbox._startup as s; s.install();"
+        "print(' '.join(sorted(set(sys.modules) - before)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe, src], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert set(out) <= {"dvc_dropbox", "dvc_dropbox._startup", "__future__"}, out
+    assert "dvc_dropbox._startup" in out
