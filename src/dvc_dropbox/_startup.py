@@ -5,10 +5,9 @@ call `install()`, which puts a tiny finder on `sys.meta_path`. The finder ignore
 except the two DVC modules we patch, and patches each right after it executes.
 
 This runs in *every* interpreter start (pip's too), so it imports nothing: `importlib.abc` alone
-drags in pathlib, re, tempfile and typing (~50 ms). Finders and loaders are duck-typed instead.
+drags in pathlib, re, tempfile and typing (~50 ms). Finders and loaders are duck-typed instead,
+and annotations are strings so that neither `typing` nor `__future__` is imported.
 """
-
-from __future__ import annotations
 
 import sys
 
@@ -25,7 +24,7 @@ _TARGETS = {
 }
 
 
-def _patch(module: ModuleType) -> None:
+def _patch(module: "ModuleType") -> None:
     try:
         from dvc_dropbox import _register
 
@@ -39,14 +38,14 @@ def _patch(module: ModuleType) -> None:
 class _ChainedLoader:
     """Runs the real loader, then our patch; the module keeps the real loader."""
 
-    def __init__(self, loader: Any, after: Callable[[ModuleType], None]):
+    def __init__(self, loader: "Any", after: "Callable[[ModuleType], None]"):
         self._loader = loader
         self._after = after
 
-    def create_module(self, spec: ModuleSpec) -> Optional[ModuleType]:
+    def create_module(self, spec: "ModuleSpec") -> "Optional[ModuleType]":
         return self._loader.create_module(spec)
 
-    def exec_module(self, module: ModuleType) -> None:
+    def exec_module(self, module: "ModuleType") -> None:
         # Give the module its real loader back so nothing downstream sees our wrapper.
         module.__loader__ = self._loader
         if module.__spec__ is not None:
@@ -65,9 +64,9 @@ class _Finder:
     def find_spec(
         self,
         fullname: str,
-        path: Optional[Sequence[str]],
-        target: Optional[ModuleType] = None,
-    ) -> Optional[ModuleSpec]:
+        path: "Optional[Sequence[str]]",
+        target: "Optional[ModuleType]" = None,
+    ) -> "Optional[ModuleSpec]":
         if fullname not in _TARGETS or fullname in self._busy:
             return None
         self._busy.add(fullname)
