@@ -207,7 +207,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="print request counts per run")
     parser.add_argument("--skip-single", action="store_true", help="skip the batch_size 1 run")
+    parser.add_argument(
+        "--quick", action="store_true", help="40 files of 1 KiB: a smoke run, not a measurement"
+    )
     args = parser.parse_args(argv)
+    if args.quick:
+        args.files, args.size = 40, 1024
     from dvc_dropbox.fs import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 
     jobs_values = [int(j) for j in args.jobs.split(",") if j.strip()] or [DEFAULT_JOBS]

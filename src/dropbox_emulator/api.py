@@ -102,6 +102,9 @@ class Call:
     revoke_token: Optional[Callable[[], None]] = None
     # The running `store.Store` (set by the server for every call).
     store: Any = None
+    # Batch finishes ask this once per entry: the UploadSessionFinishError tag an injected
+    # `entry_failure` fault makes that entry answer, or None (commit it normally).
+    entry_failure: Optional[Callable[[], Optional[str]]] = None
 
 
 Handler = Callable[[Call], Any]

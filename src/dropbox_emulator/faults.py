@@ -3,6 +3,13 @@
 A fault matches a route by glob, against both the URL form (`files/upload_session/append_v2`)
 and the handler key (`files/upload_session/append:2`); `oauth2/token` and `oauth2/authorize`
 can be matched too.
+
+An `entry_failure` fault (e.g. `{"route": "files/upload_session/finish_batch_v2",
+"entry_failure": "too_many_write_operations", "times": 3}`) does not fail the request: the next
+`times` *entries* of matching batch finishes (counted across calls) answer
+`{".tag": "failure", "failure": {".tag": <entry_failure>}}` and stay uncommitted (their sessions
+stay open, so the same entry can be committed again), while the other entries commit normally.
+This is what Dropbox does to single entries of a batch under load.
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from typing import Any, Optional
 
 STATUSES = (429, 500, 503)
 RATE_LIMIT_REASONS = ("too_many_requests", "too_many_write_operations")
+# Void tags of UploadSessionFinishError that Dropbox answers for single entries of a batch.
+ENTRY_FAILURES = ("too_many_write_operations", "too_many_shared_folder_targets")
 
 
 class FaultSpecError(ValueError):
@@ -30,6 +39,7 @@ class Fault:
     drop_connection: bool = False
     after_bytes: Optional[int] = None  # with drop_connection: read/send this much body first
     corrupt_body: bool = False  # download routes: flip one byte, keep the true metadata
+    entry_failure: Optional[str] = None  # batch finishes: fail `times` entries, not the call
 
     @classmethod
     def parse(cls, spec: Any) -> Fault:
@@ -58,6 +68,15 @@ class Fault:
             if spec["reason"] not in RATE_LIMIT_REASONS:
                 raise FaultSpecError(f"'reason' must be one of {list(RATE_LIMIT_REASONS)}")
             fault.reason = spec["reason"]
+        if spec.get("entry_failure") is not None:
+            if spec["entry_failure"] not in ENTRY_FAILURES:
+                raise FaultSpecError(f"'entry_failure' must be one of {list(ENTRY_FAILURES)}")
+            if fault.drop_connection or fault.corrupt_body or "status" in spec:
+                raise FaultSpecError(
+                    "'entry_failure' fails entries of a batch; it takes no status, "
+                    "drop_connection or corrupt_body"
+                )
+            fault.entry_failure = spec["entry_failure"]
         if fault.status not in STATUSES:
             raise FaultSpecError(f"'status' must be one of {list(STATUSES)}")
         if fault.times < 1:
@@ -90,9 +109,12 @@ class Faults:
         """The first armed fault matching one of `names`, used up once.
 
         A corrupt_body fault only applies to download-style requests; others skip it.
+        Entry faults never fail a whole request (see `take_entry`).
         """
         with self._lock:
             for fault in self._armed:
+                if fault.entry_failure is not None:
+                    continue
                 if fault.corrupt_body and not download:
                     continue
                 if fault.matches(*names):
@@ -100,6 +122,17 @@ class Faults:
                     if fault.times <= 0:
                         self._armed.remove(fault)
                     return dataclasses.replace(fault)
+        return None
+
+    def take_entry(self, *names: str) -> Optional[str]:
+        """For one entry of a batch finish: the failure tag it must answer, used up once."""
+        with self._lock:
+            for fault in self._armed:
+                if fault.entry_failure is not None and fault.matches(*names):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._armed.remove(fault)
+                    return fault.entry_failure
         return None
 
     def describe(self) -> list[dict[str, Any]]:

@@ -463,10 +463,11 @@ def _commit_prepared(call: Call, prepared: _Prepared) -> files.FileMetadata:
     """Place a prepared file (caller holds the namespace commit); raises _FinishFailed."""
     store = _store(call)
     try:
-        entry = store.commit_file(prepared.location.ns, prepared.commit)
+        entry = store.commit_file(
+            prepared.location.ns, prepared.commit, finish_session=prepared.session_id
+        )
     except WriteFailure as failure:
         raise _FinishFailed(files.UploadSessionFinishError.path(write_error(failure))) from None
-    store.session_finished(prepared.session_id)
     return file_metadata(entry)
 
 
@@ -495,6 +496,11 @@ def _finish_batch(call: Call, entries: list[files.UploadSessionFinishArg]) -> li
         for session_id in sorted({entry.cursor.session_id for entry in entries}):
             locks.enter_context(store.session_lock(session_id))
         for index, entry in enumerate(entries):
+            injected = call.entry_failure() if call.entry_failure is not None else None
+            if injected is not None:  # a fault: this entry stays uncommitted, its session open
+                failure = getattr(files.UploadSessionFinishError, injected)
+                results[index] = files.UploadSessionFinishBatchResultEntry.failure(failure)
+                continue
             try:
                 prepared.append((index, _prepare_finish(call, entry, None, True)))
             except _FinishFailed as failed:

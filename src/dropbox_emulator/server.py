@@ -471,6 +471,7 @@ class Handler(BaseHTTPRequestHandler):
                     (lambda: emulator.tokens.revoke_access(access_token)) if access_token else None
                 ),
                 store=emulator.store,
+                entry_failure=lambda: emulator.faults.take_entry(info.url_name, info.key),
             )
             self._call(info, call, fault)
         finally:

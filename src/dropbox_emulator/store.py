@@ -4,7 +4,9 @@ Layout under `data_dir`:
   files.sqlite3            entries (current tree incl. deletion markers), revisions, upload
                            sessions and their pieces, list_folder cursors, async jobs, counters
   blobs/<h[:2]>/<h>        file contents, named by their Dropbox content hash
-  sessions/<sid>/<offset>  upload-session pieces (request bodies renamed into place, never copied)
+  sessions/<sid>.<offset>  upload-session pieces (request bodies renamed into place, never copied;
+                           flat files: a directory per session cost ~2 ms of mkdir + rmdir on
+                           ext4, a third of the per-entry time of finish_batch_v2)
   tmp/                     assembly of multi-piece sessions
 
 One SQLite connection guarded by one lock keeps concurrent (threaded) requests safe; heavy
@@ -212,7 +214,9 @@ class Store:
             str(self.data_dir / "files.sqlite3"), check_same_thread=False, isolation_level=None
         )
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        # No fsync at all (also not at WAL checkpoints): a test double needs no crash safety, and
+        # checkpoint fsyncs showed up in the per-entry cost of finish_batch_v2.
+        self._db.execute("PRAGMA synchronous=OFF")
         self._db.executescript(_SCHEMA)
 
     # ----------------------------------------------------------------- lifecycle
@@ -272,8 +276,11 @@ class Store:
         if dest.exists():
             source.unlink(missing_ok=True)
             return
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _move(source, dest)
+        try:
+            _move(source, dest)
+        except FileNotFoundError:  # the first blob of its prefix: no mkdir per blob
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _move(source, dest)
 
     def store_body(self, body: Any) -> str:
         """Keep an upload's spooled body as a blob; returns its content hash."""
@@ -427,54 +434,64 @@ class Store:
         if added > 0 and self._used_bytes(db) + added > self.config.quota_bytes:
             raise WriteFailure("insufficient_space")
 
-    def commit_file(self, ns: str, commit: FileCommit) -> Entry:
+    def commit_file(
+        self, ns: str, commit: FileCommit, finish_session: Optional[str] = None
+    ) -> Entry:
         """Place a file version at `commit.path_display` following Dropbox's write modes.
 
         Identical content is never a conflict and writes nothing (except `strict_conflict` in
-        add/update mode); a folder at the target or a file ancestor always conflicts."""
+        add/update mode); a folder at the target or a file ancestor always conflicts.
+        `finish_session`: mark that upload session finished in the same transaction (one
+        transaction per finished entry instead of two)."""
         with self._tx() as db:
-            display = self._resolve_parents(db, ns, commit.path_display)
-            existing = self._live(db, ns, display.lower())
-            if existing is not None and existing.kind == "folder":
-                if not commit.autorename:
-                    raise WriteFailure("conflict", "folder")
-                display, existing = self._free_name(db, ns, display, True), None
-            if existing is not None:
-                identical = existing.content_hash == commit.content_hash
-                if commit.mode == "overwrite" or (
-                    commit.mode == "update" and existing.rev == commit.update_rev
-                ):
-                    if identical:
-                        return existing
-                elif identical and not commit.strict_conflict:
-                    return existing
-                elif commit.autorename:
-                    display, existing = self._free_name(db, ns, display, True), None
-                else:
-                    raise WriteFailure("conflict", "file")
-            elif commit.mode == "update" and commit.strict_conflict:
-                raise WriteFailure("conflict", "file")
-            replaced = existing.size or 0 if existing is not None else 0
-            self._check_quota(db, commit.size - replaced)
-            seq = self._next(db, "seq")
-            self._create_parents(db, ns, display, seq)
-            stamp = now()
-            entry = Entry(
-                ns,
-                display.lower(),
-                display,
-                "file",
-                existing.id if existing is not None else self._new_id(),
-                self._new_rev(db),
-                commit.size,
-                commit.content_hash,
-                format_time(commit.client_modified or stamp),
-                format_time(stamp),
-                seq,
-            )
-            self._put(db, entry)
-            self._put_revision(db, entry)
+            entry = self._commit_file(db, ns, commit)
+            if finish_session is not None:
+                self._mark_finished(db, finish_session)
             return entry
+
+    def _commit_file(self, db: sqlite3.Connection, ns: str, commit: FileCommit) -> Entry:
+        display = self._resolve_parents(db, ns, commit.path_display)
+        existing = self._live(db, ns, display.lower())
+        if existing is not None and existing.kind == "folder":
+            if not commit.autorename:
+                raise WriteFailure("conflict", "folder")
+            display, existing = self._free_name(db, ns, display, True), None
+        if existing is not None:
+            identical = existing.content_hash == commit.content_hash
+            if commit.mode == "overwrite" or (
+                commit.mode == "update" and existing.rev == commit.update_rev
+            ):
+                if identical:
+                    return existing
+            elif identical and not commit.strict_conflict:
+                return existing
+            elif commit.autorename:
+                display, existing = self._free_name(db, ns, display, True), None
+            else:
+                raise WriteFailure("conflict", "file")
+        elif commit.mode == "update" and commit.strict_conflict:
+            raise WriteFailure("conflict", "file")
+        replaced = existing.size or 0 if existing is not None else 0
+        self._check_quota(db, commit.size - replaced)
+        seq = self._next(db, "seq")
+        self._create_parents(db, ns, display, seq)
+        stamp = now()
+        entry = Entry(
+            ns,
+            display.lower(),
+            display,
+            "file",
+            existing.id if existing is not None else self._new_id(),
+            self._new_rev(db),
+            commit.size,
+            commit.content_hash,
+            format_time(commit.client_modified or stamp),
+            format_time(stamp),
+            seq,
+        )
+        self._put(db, entry)
+        self._put_revision(db, entry)
+        return entry
 
     def create_folder(self, ns: str, path_display: str, autorename: bool) -> Entry:
         with self._tx() as db:
@@ -740,14 +757,12 @@ class Store:
 
     def _piece_path(self, session_id: str, offset: int) -> Path:
         safe = session_id.replace(":", "_")
-        return self.data_dir / "sessions" / safe / f"{offset:016d}"
+        return self.data_dir / "sessions" / f"{safe}.{offset:016d}"
 
     def _add_piece(self, db: sqlite3.Connection, session_id: str, offset: int, body: Any) -> None:
         if body is None or body.size == 0:
             return
-        dest = self._piece_path(session_id, offset)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        _move(body.take(), dest)
+        _move(body.take(), self._piece_path(session_id, offset))
         db.execute(
             "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash) "
             "VALUES (?, ?, ?, ?)",
@@ -875,21 +890,31 @@ class Store:
                 "ORDER BY offset",
                 (session_id,),
             ).fetchall()
+            if len(pieces) == 1 and pieces[0][0] == 0:
+                # One piece (every small file): a rename, cheap enough to do in this transaction
+                # instead of a second one (finish_batch_v2 pays this per entry).
+                _offset, total_size, content_hash = pieces[0]
+                self._place_blob(self._piece_path(session_id, 0), content_hash)
+                self._set_blob(db, session_id, content_hash, total_size)
+                return content_hash, total_size
         content_hash, total_size = self._assemble(session_id, pieces)
         with self._tx() as db:
-            db.execute(
-                "UPDATE sessions SET blob_hash = ?, blob_size = ? WHERE id = ?",
-                (content_hash, total_size, session_id),
-            )
-            db.execute("DELETE FROM pieces WHERE session_id = ?", (session_id,))
-        shutil.rmtree(self._piece_path(session_id, 0).parent, ignore_errors=True)
+            self._set_blob(db, session_id, content_hash, total_size)
+        for offset, _size, _hash in pieces:  # a single piece was moved into the blob store
+            self._piece_path(session_id, offset).unlink(missing_ok=True)
         return content_hash, total_size
+
+    def _set_blob(self, db: sqlite3.Connection, session_id: str, blob_hash: str, size: int) -> None:
+        db.execute(
+            "UPDATE sessions SET blob_hash = ?, blob_size = ? WHERE id = ?",
+            (blob_hash, size, session_id),
+        )
+        db.execute("DELETE FROM pieces WHERE session_id = ?", (session_id,))
 
     def _unassemble(self, db: sqlite3.Connection, session_id: str, content_hash: str) -> None:
         """A sequential session whose data was assembled by a failed finish gets more bytes:
         turn the assembled blob back into its first piece (copy; blobs are shared)."""
         dest = self._piece_path(session_id, 0)
-        dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.blob_path(content_hash), dest)
         size = dest.stat().st_size
         if size:
@@ -924,7 +949,10 @@ class Store:
 
     def session_finished(self, session_id: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE sessions SET finished = 1, closed = 1 WHERE id = ?", (session_id,))
+            self._mark_finished(db, session_id)
+
+    def _mark_finished(self, db: sqlite3.Connection, session_id: str) -> None:
+        db.execute("UPDATE sessions SET finished = 1, closed = 1 WHERE id = ?", (session_id,))
 
     # ----------------------------------------------------------------- async jobs
 

@@ -257,15 +257,18 @@ class BatchCommitter(Generic[E, R]):
             for pending in batch:
                 self._resolve(pending, error=exc)
             return
+        # One clock reading for the whole batch: entries retried with the same delay become due
+        # together and go out in one batch again (not one by one as each becomes ready).
+        answered = self._clock()
         for pending, outcome in zip(batch, outcomes):
             if isinstance(outcome, RetryEntry):
-                self._retry(pending, outcome)
+                self._retry(pending, outcome, answered)
             elif isinstance(outcome, BaseException):
                 self._resolve(pending, error=outcome)
             else:
                 self._resolve(pending, result=outcome)
 
-    def _retry(self, pending: _Pending[E], retry: RetryEntry) -> None:
+    def _retry(self, pending: _Pending[E], retry: RetryEntry, answered: float) -> None:
         pending.attempts += 1
         if pending.attempts >= self.max_attempts:
             self._resolve(pending, error=retry.cause)
@@ -278,7 +281,7 @@ class BatchCommitter(Generic[E, R]):
             if self._closed:
                 error: BaseException = CommitterClosed("the batch committer was closed")
             else:
-                pending.not_before = self._clock() + delay
+                pending.not_before = answered + delay
                 pending.queued_at = pending.not_before
                 self._queue.append(pending)
                 self._cond.notify_all()

@@ -262,6 +262,84 @@ def test_fault_corrupt_body(faults: EmulatorProcess, sdk_client: Any) -> None:
     assert resp.content == data
 
 
+def _finish_entries(client: Any, folder: str, count: int) -> list[files.UploadSessionFinishArg]:
+    entries = []
+    for i in range(count):
+        data = f"entry {i}".encode()
+        session = client.files_upload_session_start(data, close=True)
+        entries.append(
+            files.UploadSessionFinishArg(
+                cursor=files.UploadSessionCursor(session.session_id, len(data)),
+                commit=files.CommitInfo(f"{folder}/{i}.txt", mode=files.WriteMode.overwrite),
+            )
+        )
+    return entries
+
+
+def test_fault_entry_failure_in_finish_batch(faults: EmulatorProcess, sdk_client: Any) -> None:
+    entries = _finish_entries(sdk_client, "/control/entry-faults", 4)
+    faults.control(
+        "POST",
+        "faults",
+        {
+            "route": "files/upload_session/finish_batch_v2",
+            "entry_failure": "too_many_write_operations",
+            "times": 3,
+        },
+    )
+    armed = faults.control("GET", "faults")["faults"]
+    assert [f["entry_failure"] for f in armed] == ["too_many_write_operations"]
+    # Other routes are not failed by an entry fault.
+    assert sdk_client.check_user("fine").result == "fine"
+
+    # The first call uses up 2 of the 3 entry failures.
+    first = sdk_client.files_upload_session_finish_batch_v2(entries[:2]).entries
+    assert [e.is_failure() for e in first] == [True, True]
+    assert all(e.get_failure().is_too_many_write_operations() for e in first)
+    # Counted across calls: the next entry fails too, the rest of that batch commits.
+    second = sdk_client.files_upload_session_finish_batch_v2(entries).entries
+    assert [e.is_failure() for e in second] == [True, False, False, False]
+    assert second[3].get_success().path_display == "/control/entry-faults/3.txt"
+    assert faults.control("GET", "faults") == {"faults": []}
+    # A failed entry stayed uncommitted with its session open: committing it again works.
+    with pytest.raises(exceptions.ApiError):
+        sdk_client.files_get_metadata("/control/entry-faults/0.txt")
+    again = sdk_client.files_upload_session_finish_batch_v2(entries[:1]).entries
+    assert again[0].get_success().size == len(b"entry 0")
+
+
+def test_fault_entry_failure_wire_format(faults: EmulatorProcess, sdk_client: Any) -> None:
+    (entry,) = _finish_entries(sdk_client, "/control/entry-wire", 1)
+    faults.control(
+        "POST",
+        "faults",
+        {
+            "route": "files/upload_session/finish_batch*",
+            "entry_failure": "too_many_write_operations",
+        },
+    )
+    token = faults.token()["access_token"]
+    arg = {
+        "entries": [
+            {
+                "cursor": {"session_id": entry.cursor.session_id, "offset": entry.cursor.offset},
+                "commit": {"path": entry.commit.path},
+            }
+        ]
+    }
+    resp = requests.post(
+        f"{faults.url}/2/files/upload_session/finish_batch_v2",
+        data=json.dumps(arg),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        verify=faults.ca_bundle,
+        timeout=60,
+    )
+    assert resp.status_code == 200
+    assert resp.json() == {
+        "entries": [{".tag": "failure", "failure": {".tag": "too_many_write_operations"}}]
+    }
+
+
 def test_fault_on_token_endpoint(faults: EmulatorProcess) -> None:
     issued = faults.token()
     faults.control("POST", "faults", {"route": "oauth2/token", "status": 503})
@@ -285,6 +363,9 @@ def test_fault_on_token_endpoint(faults: EmulatorProcess) -> None:
         {"route": "x", "after_bytes": 5},
         {"route": "x", "colour": "red"},
         {"route": "x", "drop_connection": "yes"},
+        {"route": "x", "entry_failure": "bored"},
+        {"route": "x", "entry_failure": "too_many_write_operations", "status": 500},
+        {"route": "x", "entry_failure": "too_many_write_operations", "drop_connection": True},
     ],
 )
 def test_bad_fault_specs(faults: EmulatorProcess, spec: dict[str, Any]) -> None:

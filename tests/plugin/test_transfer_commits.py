@@ -1,8 +1,7 @@
 """Unit tests of how batch-commit entry failures are handled, with a scripted stand-in client.
 
-The emulator cannot (yet) fail single entries of `finish_batch_v2`, so the mapping from entry
-failures to retries is pinned here with SDK result objects; the real wire is covered by
-test_transfer_emulator.py.
+Every entry-failure kind is pinned here with SDK result objects; the emulator's `entry_failure`
+fault covers `too_many_write_operations` on the real wire (test_entry_retry.py).
 """
 
 from __future__ import annotations
