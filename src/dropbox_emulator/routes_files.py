@@ -240,37 +240,25 @@ def _listing_folder(call: Call, raw: str) -> Location:
     return location
 
 
-@route("files/list_folder")
-def list_folder(call: Call) -> files.ListFolderResult:
+def _listing_request(call: Call) -> tuple[str, str, bool, bool, int]:
+    """What list_folder and get_latest_cursor share: the folder (it must exist) and options."""
     arg: files.ListFolderArg = call.arg
     try:
         folder = _listing_folder(call, arg.path)
     except LookupFailure as failure:
         raise RouteError(files.ListFolderError.path(lookup_error(failure.tag))) from None
-    page = _store(call).list_folder(
-        folder.ns,
-        folder.path_lower,
-        arg.recursive,
-        arg.include_deleted,
-        arg.limit or DEFAULT_LIST_LIMIT,
-    )
-    return _page_result(page)
+    limit = arg.limit or DEFAULT_LIST_LIMIT
+    return folder.ns, folder.path_lower, arg.recursive, arg.include_deleted, limit
+
+
+@route("files/list_folder")
+def list_folder(call: Call) -> files.ListFolderResult:
+    return _page_result(_store(call).list_folder(*_listing_request(call)))
 
 
 @route("files/list_folder/get_latest_cursor")
 def list_folder_get_latest_cursor(call: Call) -> files.ListFolderGetLatestCursorResult:
-    arg: files.ListFolderArg = call.arg
-    try:
-        folder = _listing_folder(call, arg.path)
-    except LookupFailure as failure:
-        raise RouteError(files.ListFolderError.path(lookup_error(failure.tag))) from None
-    cursor = _store(call).latest_cursor(
-        folder.ns,
-        folder.path_lower,
-        arg.recursive,
-        arg.include_deleted,
-        arg.limit or DEFAULT_LIST_LIMIT,
-    )
+    cursor = _store(call).latest_cursor(*_listing_request(call))
     return files.ListFolderGetLatestCursorResult(cursor=cursor)
 
 
