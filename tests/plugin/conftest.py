@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,16 +47,12 @@ def dropbox_sdk(emulator: EmulatorProcess) -> Any:
     return sdk_client(emulator)
 
 
-@pytest.fixture
-def cli_env(
-    emulator: EmulatorProcess,
-    dropbox_token: dict[str, Any],
-    tmp_path_factory: pytest.TempPathFactory,
+def isolated_cli_env(
+    emulator: EmulatorProcess, token: dict[str, Any], home: Path
 ) -> dict[str, str]:
     """Env for `dvc` subprocesses: the emulator, valid credentials, nothing of the user's."""
-    home = tmp_path_factory.mktemp("home")
     env = dict(os.environ)
-    env.update(credential_env(emulator, dropbox_token))
+    env.update(credential_env(emulator, token))
     env.update(
         {
             "DVC_NO_ANALYTICS": "1",
@@ -70,3 +67,12 @@ def cli_env(
         }
     )
     return env
+
+
+@pytest.fixture
+def cli_env(
+    emulator: EmulatorProcess,
+    dropbox_token: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, str]:
+    return isolated_cli_env(emulator, dropbox_token, tmp_path_factory.mktemp("home"))

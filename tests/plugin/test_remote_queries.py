@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ import pytest
 from tests.helpers.emulator import EmulatorProcess
 
 from .cli import dvc, make_repo, remote_objects
-from .conftest import credential_env
+from .conftest import isolated_cli_env
 
 N_OBJECTS = 300
 LIST_PAGE = 2000  # list_folder's maximum page size
@@ -86,17 +85,7 @@ def tracked_repo(
     """N separately tracked files, pushed with `dvc push` to a fresh remote folder."""
     root = tmp_path_factory.mktemp("remote-queries")
     home = root / "home"
-    env = dict(os.environ)
-    env.update(credential_env(emulator, dropbox_token))
-    env.update(
-        {
-            "DVC_NO_ANALYTICS": "1",
-            "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-        }
-    )
+    env = isolated_cli_env(emulator, dropbox_token, home)
     home.mkdir()
     repo = make_repo(root / "repo", env)
     files = write_tracked_files(repo, N_OBJECTS)
