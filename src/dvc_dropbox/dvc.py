@@ -138,10 +138,49 @@ class DropboxFileSystem(FileSystem):
                 probe = self.parent(probe)
                 continue
             if entry["type"] != "directory":
-                raise DropboxConfigError(
-                    f"the remote folder {urls.api_path(root)} cannot be used: "
-                    f"{urls.api_path(probe)} is a file in Dropbox. Point the remote at a folder: "
-                    "dvc remote modify <name> url dropbox://<folder>/<subfolder>"
-                )
+                raise DropboxConfigError(self._root_is_a_file_message(root, probe))
             break
         self._root_checked = True
+
+    def _root_is_a_file_message(self, root: str, probe: str) -> str:
+        url = self.config.get("url") or urls.path_to_url(root)
+        names = remote_names_for(url)
+        if names:
+            quoted = " / ".join(f"'{name}'" for name in names)
+            what = f"the remote {quoted} ({url})"
+        else:
+            what = f"the remote {url}"
+        if probe == root:
+            why = f"{urls.api_path(probe)} is a file in Dropbox, not a folder"
+        else:
+            why = (
+                f"{urls.api_path(probe)} is a file in Dropbox, so {urls.api_path(root)} "
+                "cannot be a folder"
+            )
+        return (
+            f"{what} cannot be used: {why}. Point the remote at a folder: "
+            f"dvc remote modify {names[0] if names else '<name>'} url "
+            "dropbox://<folder>/<subfolder>"
+        )
+
+
+def remote_names_for(url: str) -> list[str]:
+    """Names of the DVC remotes (as in `dvc remote list`) whose URL is `url`, for messages.
+
+    DVC hands the filesystem the remote's options but not its name, so it is looked up in the
+    config of the repository in the working directory (where `dvc` runs, also with --cd).
+    """
+    try:
+        from dvc.config import Config
+
+        remotes = Config.from_cwd(validate=False).get("remote", {})
+    except Exception:  # only for wording a message: never fail because of it
+        return []
+    # Dropbox paths are case-insensitive, and a trailing slash names the same folder.
+    want = urls.strip_protocol(url).lower()
+    return sorted(
+        name
+        for name, conf in remotes.items()
+        if urls.is_dropbox_url(conf.get("url"))
+        and urls.strip_protocol(conf["url"]).lower() == want
+    )
