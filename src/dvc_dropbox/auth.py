@@ -243,14 +243,19 @@ def resolve_credentials(
     url: Optional[str] = None,
     interactive: bool = True,
     app_key_from: Optional[str] = None,
+    dvc_remote: bool = True,
 ) -> Resolved:
-    """Environment -> credentials file -> interactive authorization (if stdin is a terminal)."""
+    """Environment -> credentials file -> interactive authorization (if stdin is a terminal).
+
+    `dvc_remote=False` (fsspec/pandas use): messages name no DVC remote, whose options do not
+    apply there.
+    """
     if app_key:
         key_from = app_key_from or "the remote's app_key option"
     else:
         app_key = _env(ENV_APP_KEY)
         key_from = ENV_APP_KEY
-    remote = _remote_label(remote_name, url)
+    remote = _remote_label(remote_name, url) if dvc_remote else None
 
     from_env = _from_env(app_key, key_from, remote)
     if from_env is not None:
@@ -530,6 +535,8 @@ def create_client(
     url: Optional[str] = None,
     interactive: bool = True,
     validate: bool = True,
+    app_key_from: Optional[str] = None,
+    dvc_remote: bool = True,
 ) -> DropboxClient:
     """A ready client: credentials resolved (asking if needed) and checked before it returns.
 
@@ -538,7 +545,13 @@ def create_client(
     transfer threads. `remote_name`/`url` only improve the wording of messages.
     """
     resolved = resolve_credentials(
-        app_key, app_secret, remote_name=remote_name, url=url, interactive=interactive
+        app_key,
+        app_secret,
+        remote_name=remote_name,
+        url=url,
+        interactive=interactive,
+        app_key_from=app_key_from,
+        dvc_remote=dvc_remote,
     )
     creds = resolved.credentials
     session = dropbox.create_session(max_connections=max_connections)

@@ -181,6 +181,5 @@ def remote_names_for(url: str) -> list[str]:
     return sorted(
         name
         for name, conf in remotes.items()
-        if urls.is_dropbox_url(conf.get("url"))
-        and urls.strip_protocol(conf["url"]).lower() == want
+        if urls.is_dropbox_url(conf.get("url")) and urls.strip_protocol(conf["url"]).lower() == want
     )

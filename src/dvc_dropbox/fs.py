@@ -108,6 +108,10 @@ class Connection:
             max_connections=max(8, settings.jobs),
             path_root=settings.path_root,
             url=url,  # only names the remote in messages
+            # The DVC adapter always passes the remote's URL; without one this is fsspec/pandas
+            # use, where the options come from storage_options, not from a DVC remote.
+            app_key_from=None if url else "the app_key storage option",
+            dvc_remote=url is not None,
         )
         self.pacer = pacer.default_pacer(settings.jobs)
         self.transfers = transfer.Transfers(
@@ -147,6 +151,89 @@ def connection_for(settings: Settings, url: Optional[str] = None) -> Connection:
             conn = Connection(settings, url)
             _connections[key] = conn
         return conn
+
+
+# -- storage options ------------------------------------------------------------------------------
+
+# What `storage_options` may set: the remote options of a DVC remote (README "Remote options").
+STORAGE_OPTIONS = (
+    "app_key",
+    "app_secret",
+    "chunk_size",
+    "batch_size",
+    "jobs",
+    "timeout",
+    "path_root",
+    "version_aware",
+)
+# fsspec's own options, which every filesystem accepts; nothing here is cached or asynchronous,
+# so they change nothing, but refusing them would break generic callers.
+FSSPEC_OPTIONS = frozenset(
+    {"use_listings_cache", "listings_expiry_time", "max_paths", "asynchronous", "loop"}
+)
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0", ""})
+
+
+def check_storage_options(extra: dict[str, Any]) -> None:
+    """Refuse options DropboxFS does not know (fsspec would otherwise drop them silently)."""
+    import difflib
+
+    unknown = sorted(set(extra) - FSSPEC_OPTIONS)
+    if not unknown:
+        return
+    name = unknown[0]
+    close = difflib.get_close_matches(name, STORAGE_OPTIONS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise DropboxConfigError(
+        f"unknown Dropbox storage option {name!r}{hint}; "
+        f"the options are {', '.join(STORAGE_OPTIONS)}"
+    )
+
+
+def _text_option(name: str, value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise DropboxConfigError(f"{name} must be a string, not {type(value).__name__}")
+    return value.strip() or None
+
+
+def _int_option(name: str, value: Any, default: int, low: int, high: Optional[int]) -> int:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    number: Optional[int] = None
+    if not isinstance(value, bool) and (not isinstance(value, float) or value.is_integer()):
+        with contextlib.suppress(TypeError, ValueError):
+            number = int(value.strip() if isinstance(value, str) else value)
+    if number is None or number < low or (high is not None and number > high):
+        allowed = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise DropboxConfigError(f"{name} must be a whole number {allowed}, not {value!r}")
+    return number
+
+
+def _seconds_option(name: str, value: Any, default: float) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    seconds: Optional[float] = None
+    if not isinstance(value, bool):
+        with contextlib.suppress(TypeError, ValueError):
+            seconds = float(value)
+    # Below a second every Dropbox request would time out; NaN/inf would never time out.
+    if seconds is None or not 1 <= seconds < float("inf"):
+        raise DropboxConfigError(f"{name} must be a number of seconds >= 1, not {value!r}")
+    return seconds
+
+
+def _bool_option(name: str, value: Any) -> bool:
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise DropboxConfigError(f"{name} must be true or false, not {value!r}")
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -237,26 +324,30 @@ class DropboxFS(AbstractFileSystem):
         app_key: Optional[str] = None,
         app_secret: Optional[str] = None,
         chunk_size: Union[int, str, None] = None,
-        batch_size: Optional[int] = None,
-        jobs: Optional[int] = None,
-        timeout: Optional[float] = None,
+        batch_size: Union[int, str, None] = None,
+        jobs: Union[int, str, None] = None,
+        timeout: Union[float, str, None] = None,
         path_root: Optional[str] = None,
-        version_aware: bool = False,
+        version_aware: Union[bool, str] = False,
         url: Optional[str] = None,
         **kwargs: Any,
     ):
+        # Reached from fsspec.open / pandas `storage_options` and fsspec's config (values may be
+        # strings there, e.g. FSSPEC_DROPBOX_BATCH_SIZE=100): a misspelt or out-of-range option
+        # is refused here, before any request, instead of silently falling back to a default.
+        check_storage_options(kwargs)
         super().__init__(**kwargs)
         self.url = url
         self.settings = Settings(
-            app_key=app_key or None,
-            app_secret=app_secret or None,
+            app_key=_text_option("app_key", app_key),
+            app_secret=_text_option("app_secret", app_secret),
             chunk_size=chunk_size_in_bytes(chunk_size),
-            batch_size=int(batch_size or DEFAULT_BATCH_SIZE),
-            jobs=int(jobs or DEFAULT_JOBS),
-            timeout=float(timeout or DEFAULT_TIMEOUT),
-            path_root=path_root or None,
+            batch_size=_int_option("batch_size", batch_size, DEFAULT_BATCH_SIZE, 1, 1000),
+            jobs=_int_option("jobs", jobs, DEFAULT_JOBS, 1, None),
+            timeout=_seconds_option("timeout", timeout, DEFAULT_TIMEOUT),
+            path_root=_text_option("path_root", path_root),
         )
-        self.version_aware = bool(version_aware)
+        self.version_aware = _bool_option("version_aware", version_aware)
         self._conn: Optional[Connection] = None
         self._conn_lock = threading.Lock()
 

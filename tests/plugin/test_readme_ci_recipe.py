@@ -83,7 +83,7 @@ def test_readme_ci_recipe_runs_verbatim_then_push_and_pull(
     # Around the verbatim snippet: remember the emulator's pid even if the snippet fails, and
     # hand back the environment it built.
     script.write_text(
-        "trap 'echo \"${EMULATOR_PID:-}\" > \"$RECIPE_OUT/pid\"' EXIT\n"
+        'trap \'echo "${EMULATOR_PID:-}" > "$RECIPE_OUT/pid"\' EXIT\n'
         + recipe
         + 'env -0 > "$RECIPE_OUT/env"\n'
     )
