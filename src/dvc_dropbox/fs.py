@@ -171,6 +171,7 @@ STORAGE_OPTIONS = (
 FSSPEC_OPTIONS = frozenset(
     {"use_listings_cache", "listings_expiry_time", "max_paths", "asynchronous", "loop"}
 )
+CREDENTIAL_OPTIONS = frozenset({"token", "access_token", "refresh_token", "oauth2_access_token"})
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0", ""})
 
@@ -183,6 +184,13 @@ def check_storage_options(extra: dict[str, Any]) -> None:
     if not unknown:
         return
     name = unknown[0]
+    if name in CREDENTIAL_OPTIONS:
+        # dropboxdrivefs takes `token=`; here credentials come as for `dvc`, never from code.
+        raise DropboxConfigError(
+            f"Dropbox credentials are not a storage option ({name!r}): set DROPBOX_REFRESH_TOKEN "
+            "with DROPBOX_APP_KEY (or the app_key option), or DROPBOX_ACCESS_TOKEN, or run "
+            "`dvc-dropbox login --app-key <app key>` once to save them to the credentials file"
+        )
     close = difflib.get_close_matches(name, STORAGE_OPTIONS, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise DropboxConfigError(

@@ -75,7 +75,8 @@ def test_string_values_as_fsspec_config_gives_them(monkeypatch: pytest.MonkeyPat
     ("options", "message"),
     [
         ({"app_kye": "k"}, "unknown Dropbox storage option 'app_kye' (did you mean 'app_key'?)"),
-        ({"token": "t"}, "unknown Dropbox storage option 'token'; the options are app_key, "),
+        ({"nonsense": "t"}, "unknown Dropbox storage option 'nonsense'; the options are app_key, "),
+        ({"token": "t"}, "Dropbox credentials are not a storage option ('token'): set DROPBOX_"),
         ({"batch_size": 0}, "batch_size must be a whole number from 1 to 1000, not 0"),
         ({"batch_size": 1001}, "batch_size must be a whole number from 1 to 1000, not 1001"),
         ({"batch_size": "many"}, "batch_size must be a whole number from 1 to 1000, not 'many'"),
@@ -134,3 +135,12 @@ def test_url_names_the_folder_dvc_means(url: str, api_path: str) -> None:
     # first folder below the Dropbox root.
     assert urls.api_path(DropboxFS._strip_protocol(url)) == api_path
     assert fsspec.core.url_to_fs(url)[1] == api_path.lstrip("/")
+
+
+@pytest.mark.parametrize("name", ["token", "access_token", "refresh_token"])
+def test_a_token_passed_as_option_is_refused_and_not_repeated(name: str) -> None:
+    secret = "sl.u.AbCdEf0123456789-secret"
+    with pytest.raises(DropboxConfigError) as caught:
+        DropboxFS(**{name: secret})
+    assert secret not in str(caught.value)
+    assert "DROPBOX_REFRESH_TOKEN" in str(caught.value)
