@@ -72,6 +72,9 @@ def download(sdk: Any, path: str) -> bytes:
 
 # -- which filesystem `dropbox://` gets --------------------------------------------------------
 
+# dropboxdrivefs declares no entry point (neither its setup.py nor its pyproject.toml), so an
+# installed copy adds exactly this to a process: an importable module that fsspec's built-in
+# `known_implementations` names for dropbox://.
 STANDIN = '''\
 """Stand-in for dropboxdrivefs, which fsspec's built-in table maps dropbox:// to."""
 from fsspec import AbstractFileSystem
