@@ -26,7 +26,7 @@ import dropbox
 from dropbox.exceptions import AuthError, BadInputError
 from dropbox.session import API_HOST as API_HOST_DEFAULT
 
-from . import oauth_flow
+from . import oauth_flow, sdk_errors
 from .credentials import (
     ENV_CREDENTIALS_FILE,
     Credentials,
@@ -325,64 +325,19 @@ def translate_auth_error(
     exc: Exception, source: CredentialSource, *, refreshing: bool = False
 ) -> DropboxAuthError:
     """An SDK AuthError/BadInputError -> a message naming the cause, the source and the fix."""
-    where = source.describe()
-    fix = source.fix()
-    text = str(getattr(exc, "body", None) or getattr(exc, "message", None) or "")
-    if "invalid_client" in text:
-        return DropboxAuthError(
-            f"Dropbox does not accept the app key from {source.app_key_from or 'the config'} "
-            f"(invalid_client) while renewing the token from {where}: the key is wrong, or "
-            f"the app was deleted or needs its app secret. Check the key in {APP_CONSOLE_URL}; "
-            f"then {fix}"
-        )
-    if isinstance(exc, BadInputError):
-        if "required scope" in text:
-            scope = text.split("required scope", 1)[1].strip(" '\".:")
-            return DropboxAuthError(
-                f"your Dropbox app lacks the permission {scope!r}: in {APP_CONSOLE_URL} open "
-                f"the app, tick {scope} on its Permissions tab, click Submit; then {fix}"
-            )
-        return DropboxAuthError(
-            f"Dropbox rejected the credentials from {where} as malformed; to fix it, {fix}"
-        )
-    error = getattr(exc, "error", None)
-    tag = error._tag if error is not None and hasattr(error, "_tag") else "other"
-    if tag == "invalid_access_token" and refreshing:
-        return DropboxAuthError(
-            f"Dropbox rejected the refresh token from {where} (invalid_grant): access was "
-            "revoked (e.g. the app was disconnected under Dropbox Settings > Connected apps), or "
-            f"the token was issued to another app than the app key from {source.app_key_from}. "
-            f"To fix it, {fix}"
-        )
-    if tag == "invalid_access_token":
-        return DropboxAuthError(
-            f"Dropbox rejected the access token from {where} as invalid (revoked or "
-            f"malformed). To fix it, {fix}"
-        )
-    if tag == "expired_access_token":
-        if source.kind == "env" and ENV_REFRESH_TOKEN not in source.env_vars:
-            why = f"there is no {ENV_REFRESH_TOKEN} to renew it"
-        else:
-            why = "renewing it did not help"
-        return DropboxAuthError(
-            f"the Dropbox access token from {where} has expired and {why}. To fix it, {fix}"
-        )
-    if tag == "missing_scope":
-        scope = error.get_missing_scope().required_scope if error is not None else "?"
-        return DropboxAuthError(
-            f"the Dropbox token from {where} lacks the permission {scope!r}. In "
-            f"{APP_CONSOLE_URL} open your app, tick {scope} (dvc-dropbox needs "
-            f"{', '.join(SCOPES)}) on its Permissions tab and click Submit; tokens keep their "
-            f"old permissions, so then {fix}"
-        )
-    if tag == "user_suspended":
-        return DropboxAuthError(
-            f"the Dropbox account of the credentials from {where} is suspended; "
-            "contact Dropbox support or use another account: " + fix
-        )
-    return DropboxAuthError(
-        f"Dropbox refused the credentials from {where} ({tag}). To fix it, {fix}"
+    if source.kind == "env" and ENV_REFRESH_TOKEN not in source.env_vars:
+        expired_why = f"there is no {ENV_REFRESH_TOKEN} to renew it"
+    else:
+        expired_why = "renewing it did not help"
+    context = sdk_errors.AuthContext(
+        where=source.describe(),
+        fix=source.fix(),
+        app_key_from=source.app_key_from or "the config",
+        expired_why=expired_why,
+        console=APP_CONSOLE_URL,
+        scopes=", ".join(SCOPES),
     )
+    return sdk_errors.auth_error(exc, context, refreshing=refreshing)
 
 
 def explain_auth_error(exc: Exception) -> DropboxAuthError:
