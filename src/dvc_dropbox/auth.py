@@ -26,7 +26,7 @@ import dropbox
 from dropbox.exceptions import AuthError, BadInputError
 from dropbox.session import API_HOST as API_HOST_DEFAULT
 
-from . import oauth_flow, sdk_errors
+from . import oauth_flow, sdk_errors, sdk_internals
 from .credentials import (
     ENV_CREDENTIALS_FILE,
     Credentials,
@@ -366,7 +366,7 @@ class DropboxClient(dropbox.Dropbox):
     def __repr__(self) -> str:
         state = self._dvc_state
         where = state.source.describe() if state else "unknown source"
-        return f"<DropboxClient app_key={self._app_key!r} credentials from {where}>"
+        return f"<DropboxClient app_key={sdk_internals.app_key(self)!r} credentials from {where}>"
 
     def clone(self, *args: Any, **kwargs: Any) -> DropboxClient:
         new = super().clone(*args, **kwargs)
@@ -379,21 +379,26 @@ class DropboxClient(dropbox.Dropbox):
         if self._needs_refresh():
             with self._lock:
                 if self._needs_refresh():
-                    self._refresh(API_HOST_DEFAULT, self._scope, avoid={self._oauth2_access_token})
+                    self._refresh(
+                        API_HOST_DEFAULT,
+                        sdk_internals.scope(self),
+                        avoid={sdk_internals.access_token(self)},
+                    )
 
     def refresh_access_token(self, host: str = "", scope: Optional[list[str]] = None) -> None:
         stale = getattr(self._state.used, "token", None)
         with self._lock:
             if (
                 stale is not None
-                and self._oauth2_access_token != stale
+                and sdk_internals.access_token(self) != stale
                 and not self._needs_refresh()
             ):
                 return  # another thread renewed it while this one's request was failing
-            self._refresh(host or API_HOST_DEFAULT, scope, avoid={stale, self._oauth2_access_token})
+            avoid = {stale, sdk_internals.access_token(self)}
+            self._refresh(host or API_HOST_DEFAULT, scope, avoid=avoid)
 
     def request_json_string(self, *args: Any, **kwargs: Any) -> Any:
-        self._state.used.token = self._oauth2_access_token
+        self._state.used.token = sdk_internals.access_token(self)
         return super().request_json_string(*args, **kwargs)
 
     def request_json_string_with_retry(self, *args: Any, **kwargs: Any) -> Any:
@@ -419,23 +424,22 @@ class DropboxClient(dropbox.Dropbox):
         return self._state.lock
 
     def _needs_refresh(self) -> bool:
-        if not (self._oauth2_refresh_token and self._app_key):
+        if not (sdk_internals.refresh_token(self) and sdk_internals.app_key(self)):
             return False
-        return not self._oauth2_access_token or (
-            self._oauth2_access_token_expiration is None
-            or _expiring(self._oauth2_access_token_expiration)
-        )
+        expiration = sdk_internals.access_token_expiration(self)
+        return not sdk_internals.access_token(self) or expiration is None or _expiring(expiration)
 
     def _refresh(self, host: str, scope: Optional[list[str]], avoid: set[Optional[str]]) -> None:
-        if not (self._oauth2_refresh_token and self._app_key):
+        refresh_token, app_key = sdk_internals.refresh_token(self), sdk_internals.app_key(self)
+        if not (refresh_token and app_key):
             return  # nothing to refresh with; the SDK then raises the original AuthError
         store = self._state.store
         if store is None:
             self._refresh_now(host, scope)
             return
         with store.locked():
-            entry = store.get(self._app_key)
-            same_grant = entry is not None and entry.refresh_token == self._oauth2_refresh_token
+            entry = store.get(app_key)
+            same_grant = entry is not None and entry.refresh_token == refresh_token
             if (
                 same_grant
                 and entry is not None
@@ -445,16 +449,15 @@ class DropboxClient(dropbox.Dropbox):
                 and not _expiring(entry.expires_at)
             ):
                 # Another process refreshed a moment ago: use its token, save a round trip.
-                self._oauth2_access_token = entry.access_token
-                self._oauth2_access_token_expiration = entry.expires_at
+                sdk_internals.set_access_token(self, entry.access_token, entry.expires_at)
                 logger.debug("using the access token another process saved to %s", store.path)
                 return
             self._refresh_now(host, scope)
             if not same_grant or entry is None:
                 # Logged out or re-authorized meanwhile: never resurrect or clobber that entry.
                 return
-            entry.access_token = self._oauth2_access_token
-            entry.expires_at = self._oauth2_access_token_expiration
+            entry.access_token = sdk_internals.access_token(self)
+            entry.expires_at = sdk_internals.access_token_expiration(self)
             try:
                 store.put(entry)
             except OSError as exc:

@@ -35,7 +35,7 @@ import threading
 import uuid
 from typing import Any, BinaryIO, Optional
 
-from . import sdk_errors
+from . import sdk_errors, sdk_internals
 from .batcher import BatchCommitter, RetryEntry
 from .errors import DropboxIntegrityError, DropboxRemoteError
 from .pacer import Action, Pacer, logger
@@ -551,8 +551,8 @@ class Transfers:
             return self.client.files_download(path)
         if _download_takes_headers(self.client):
             return self.client.files_download(path, extra_headers=headers)
-        # `_headers` holds e.g. the path-root header of this client: keep it.
-        ranged = self.client.clone(headers={**(self.client._headers or {}), **headers})
+        # The client's own extra headers (e.g. its path root) must stay on the ranged clone.
+        ranged = self.client.clone(headers={**sdk_internals.headers(self.client), **headers})
         return ranged.files_download(path)
 
     def _resume_download(self, path: str, metadata: Any, offset: int) -> Any:
