@@ -26,7 +26,7 @@ import dropbox
 from dropbox.exceptions import AuthError, BadInputError
 from dropbox.session import API_HOST as API_HOST_DEFAULT
 
-from . import oauth_flow
+from . import oauth_flow, sdk_errors, sdk_internals
 from .credentials import (
     ENV_CREDENTIALS_FILE,
     Credentials,
@@ -330,64 +330,19 @@ def translate_auth_error(
     exc: Exception, source: CredentialSource, *, refreshing: bool = False
 ) -> DropboxAuthError:
     """An SDK AuthError/BadInputError -> a message naming the cause, the source and the fix."""
-    where = source.describe()
-    fix = source.fix()
-    text = str(getattr(exc, "body", None) or getattr(exc, "message", None) or "")
-    if "invalid_client" in text:
-        return DropboxAuthError(
-            f"Dropbox does not accept the app key from {source.app_key_from or 'the config'} "
-            f"(invalid_client) while renewing the token from {where}: the key is wrong, or "
-            f"the app was deleted or needs its app secret. Check the key in {APP_CONSOLE_URL}; "
-            f"then {fix}"
-        )
-    if isinstance(exc, BadInputError):
-        if "required scope" in text:
-            scope = text.split("required scope", 1)[1].strip(" '\".:")
-            return DropboxAuthError(
-                f"your Dropbox app lacks the permission {scope!r}: in {APP_CONSOLE_URL} open "
-                f"the app, tick {scope} on its Permissions tab, click Submit; then {fix}"
-            )
-        return DropboxAuthError(
-            f"Dropbox rejected the credentials from {where} as malformed; to fix it, {fix}"
-        )
-    error = getattr(exc, "error", None)
-    tag = error._tag if error is not None and hasattr(error, "_tag") else "other"
-    if tag == "invalid_access_token" and refreshing:
-        return DropboxAuthError(
-            f"Dropbox rejected the refresh token from {where} (invalid_grant): access was "
-            "revoked (e.g. the app was disconnected under Dropbox Settings > Connected apps), or "
-            f"the token was issued to another app than the app key from {source.app_key_from}. "
-            f"To fix it, {fix}"
-        )
-    if tag == "invalid_access_token":
-        return DropboxAuthError(
-            f"Dropbox rejected the access token from {where} as invalid (revoked or "
-            f"malformed). To fix it, {fix}"
-        )
-    if tag == "expired_access_token":
-        if source.kind == "env" and ENV_REFRESH_TOKEN not in source.env_vars:
-            why = f"there is no {ENV_REFRESH_TOKEN} to renew it"
-        else:
-            why = "renewing it did not help"
-        return DropboxAuthError(
-            f"the Dropbox access token from {where} has expired and {why}. To fix it, {fix}"
-        )
-    if tag == "missing_scope":
-        scope = error.get_missing_scope().required_scope if error is not None else "?"
-        return DropboxAuthError(
-            f"the Dropbox token from {where} lacks the permission {scope!r}. In "
-            f"{APP_CONSOLE_URL} open your app, tick {scope} (dvc-dropbox needs "
-            f"{', '.join(SCOPES)}) on its Permissions tab and click Submit; tokens keep their "
-            f"old permissions, so then {fix}"
-        )
-    if tag == "user_suspended":
-        return DropboxAuthError(
-            f"the Dropbox account of the credentials from {where} is suspended; "
-            "contact Dropbox support or use another account: " + fix
-        )
-    return DropboxAuthError(
-        f"Dropbox refused the credentials from {where} ({tag}). To fix it, {fix}"
+    if source.kind == "env" and ENV_REFRESH_TOKEN not in source.env_vars:
+        expired_why = f"there is no {ENV_REFRESH_TOKEN} to renew it"
+    else:
+        expired_why = "renewing it did not help"
+    context = sdk_errors.AuthContext(
+        where=source.describe(),
+        fix=source.fix(),
+        app_key_from=source.app_key_from or "the config",
+        expired_why=expired_why,
+        console=APP_CONSOLE_URL,
+        scopes=", ".join(SCOPES),
     )
+    return sdk_errors.auth_error(exc, context, refreshing=refreshing)
 
 
 def explain_auth_error(exc: Exception) -> DropboxAuthError:
@@ -416,7 +371,7 @@ class DropboxClient(dropbox.Dropbox):
     def __repr__(self) -> str:
         state = self._dvc_state
         where = state.source.describe() if state else "unknown source"
-        return f"<DropboxClient app_key={self._app_key!r} credentials from {where}>"
+        return f"<DropboxClient app_key={sdk_internals.app_key(self)!r} credentials from {where}>"
 
     def clone(self, *args: Any, **kwargs: Any) -> DropboxClient:
         new = super().clone(*args, **kwargs)
@@ -429,21 +384,26 @@ class DropboxClient(dropbox.Dropbox):
         if self._needs_refresh():
             with self._lock:
                 if self._needs_refresh():
-                    self._refresh(API_HOST_DEFAULT, self._scope, avoid={self._oauth2_access_token})
+                    self._refresh(
+                        API_HOST_DEFAULT,
+                        sdk_internals.scope(self),
+                        avoid={sdk_internals.access_token(self)},
+                    )
 
     def refresh_access_token(self, host: str = "", scope: Optional[list[str]] = None) -> None:
         stale = getattr(self._state.used, "token", None)
         with self._lock:
             if (
                 stale is not None
-                and self._oauth2_access_token != stale
+                and sdk_internals.access_token(self) != stale
                 and not self._needs_refresh()
             ):
                 return  # another thread renewed it while this one's request was failing
-            self._refresh(host or API_HOST_DEFAULT, scope, avoid={stale, self._oauth2_access_token})
+            avoid = {stale, sdk_internals.access_token(self)}
+            self._refresh(host or API_HOST_DEFAULT, scope, avoid=avoid)
 
     def request_json_string(self, *args: Any, **kwargs: Any) -> Any:
-        self._state.used.token = self._oauth2_access_token
+        self._state.used.token = sdk_internals.access_token(self)
         return super().request_json_string(*args, **kwargs)
 
     def request_json_string_with_retry(self, *args: Any, **kwargs: Any) -> Any:
@@ -469,23 +429,22 @@ class DropboxClient(dropbox.Dropbox):
         return self._state.lock
 
     def _needs_refresh(self) -> bool:
-        if not (self._oauth2_refresh_token and self._app_key):
+        if not (sdk_internals.refresh_token(self) and sdk_internals.app_key(self)):
             return False
-        return not self._oauth2_access_token or (
-            self._oauth2_access_token_expiration is None
-            or _expiring(self._oauth2_access_token_expiration)
-        )
+        expiration = sdk_internals.access_token_expiration(self)
+        return not sdk_internals.access_token(self) or expiration is None or _expiring(expiration)
 
     def _refresh(self, host: str, scope: Optional[list[str]], avoid: set[Optional[str]]) -> None:
-        if not (self._oauth2_refresh_token and self._app_key):
+        refresh_token, app_key = sdk_internals.refresh_token(self), sdk_internals.app_key(self)
+        if not (refresh_token and app_key):
             return  # nothing to refresh with; the SDK then raises the original AuthError
         store = self._state.store
         if store is None:
             self._refresh_now(host, scope)
             return
         with store.locked():
-            entry = store.get(self._app_key)
-            same_grant = entry is not None and entry.refresh_token == self._oauth2_refresh_token
+            entry = store.get(app_key)
+            same_grant = entry is not None and entry.refresh_token == refresh_token
             if (
                 same_grant
                 and entry is not None
@@ -495,16 +454,15 @@ class DropboxClient(dropbox.Dropbox):
                 and not _expiring(entry.expires_at)
             ):
                 # Another process refreshed a moment ago: use its token, save a round trip.
-                self._oauth2_access_token = entry.access_token
-                self._oauth2_access_token_expiration = entry.expires_at
+                sdk_internals.set_access_token(self, entry.access_token, entry.expires_at)
                 logger.debug("using the access token another process saved to %s", store.path)
                 return
             self._refresh_now(host, scope)
             if not same_grant or entry is None:
                 # Logged out or re-authorized meanwhile: never resurrect or clobber that entry.
                 return
-            entry.access_token = self._oauth2_access_token
-            entry.expires_at = self._oauth2_access_token_expiration
+            entry.access_token = sdk_internals.access_token(self)
+            entry.expires_at = sdk_internals.access_token_expiration(self)
             try:
                 store.put(entry)
             except OSError as exc:

@@ -169,6 +169,7 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from . import sdk_internals
     from .auth import resolve_credentials
     from .credentials import _utc_now, format_expiry, git_ignore_status
 
@@ -194,7 +195,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     _print(f"Credentials:  {where}")
     client = _client_for(creds, remote.app_secret, source, resolved.store)
     _print(f"Account:      {_account_line(client)}")
-    expires = client._oauth2_access_token_expiration
+    expires = sdk_internals.access_token_expiration(client)
     if expires is None:
         _print("Access token: expiry unknown")
     else:

@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from typing import Any, Optional, Union
@@ -26,13 +25,9 @@ from typing import Any, Optional, Union
 from fsspec import AbstractFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
 
-from . import urls
-from .errors import (
-    DropboxAuthError,
-    DropboxConfigError,
-    DropboxIntegrityError,
-    DropboxRemoteError,
-)
+from . import sdk_errors, urls
+from .errors import DropboxConfigError, DropboxRemoteError
+from .pacer import Action, logger
 
 MiB = 1024 * 1024
 # Upload-session chunk: rclone measured throughput rising up to ~48-128 MiB (dropbox-api.md §3.1).
@@ -47,8 +42,6 @@ DEFAULT_TIMEOUT = 100.0
 LIST_LIMIT = 2000  # list_folder's maximum page size
 MAX_LIST_PAGES = 1_000_000  # 2 billion entries: only a guard against a cursor that never ends
 DELETE_POLL_DEADLINE_S = 900.0
-DELETE_BATCH_ROUNDS = 8  # re-submissions of entries that hit write contention
-READ_REOPENS = 3  # reconnects of a streaming read after a dropped connection
 
 
 def parse_chunk_size(value: Union[str, int, None]) -> int:
@@ -98,7 +91,7 @@ class Connection:
     """One SDK client with its pacer and transfer layer."""
 
     def __init__(self, settings: Settings, url: Optional[str] = None):
-        from . import auth, pacer, transfer
+        from . import auth, transfer
 
         self.settings = settings
         self.client = auth.create_client(
@@ -113,7 +106,7 @@ class Connection:
             app_key_from=None if url else "the app_key storage option",
             dvc_remote=url is not None,
         )
-        self.pacer = pacer.default_pacer(settings.jobs)
+        self.pacer = sdk_errors.new_pacer(settings.jobs)
         self.transfers = transfer.Transfers(
             self.client,
             self.pacer,
@@ -247,62 +240,15 @@ def _bool_option(name: str, value: Any) -> bool:
 # -- errors ---------------------------------------------------------------------------------------
 
 
-def error_tags(error: Any) -> list[str]:
-    """The tag path of a route error union, e.g. ['path', 'conflict', 'file'] (bounded walk)."""
-    tags: list[str] = []
-    for _ in range(8):
-        tag = getattr(error, "_tag", None)
-        if not isinstance(tag, str):
-            break
-        tags.append(tag)
-        value = getattr(error, "_value", None)
-        # UploadWriteFailed and friends keep the WriteError union in `.reason`.
-        error = getattr(value, "reason", value)
-    return tags
-
-
-def _auth_error(exc: Any) -> DropboxAuthError:
-    from . import auth
-
-    explain = getattr(auth, "explain_auth_error", None)
-    if callable(explain):
-        return explain(exc)
-    tags = error_tags(getattr(exc, "error", None)) or ["unknown"]
-    return DropboxAuthError(
-        f"Dropbox rejected the credentials ({'/'.join(tags)}): authorize again or set "
-        "DROPBOX_REFRESH_TOKEN / DROPBOX_ACCESS_TOKEN to valid credentials"
-    )
-
-
 def translate(exc: BaseException, path: str) -> BaseException:
     """An SDK exception -> the Python/DVC exception fsspec and DVC expect (or `exc` itself)."""
     from dropbox import exceptions
 
     if isinstance(exc, exceptions.AuthError):
-        return _auth_error(exc)
-    if not isinstance(exc, exceptions.ApiError):
-        return exc
-    tags = error_tags(exc.error)
-    shown = urls.api_path(path) or "/"
-    summary = "/".join(tags) or str(exc.error)
-    if "not_found" in tags:
-        return FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), shown)
-    if "not_folder" in tags:
-        return NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), shown)
-    if "not_file" in tags:
-        return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), shown)
-    if "file_ancestor" in tags:
-        return DropboxConfigError(
-            f"cannot write {shown}: one of its parent folders is a file in Dropbox; "
-            "point the remote at a folder (dvc remote modify <name> url dropbox://<folder>/...)"
-        )
-    if "conflict" in tags:
-        return FileExistsError(errno.EEXIST, f"{os.strerror(errno.EEXIST)} ({summary})", shown)
-    if {"insufficient_space", "insufficient_quota"} & set(tags):
-        return DropboxRemoteError(f"not enough space in Dropbox to write {shown} ({summary})")
-    if {"no_write_permission", "access_restricted", "restricted_content"} & set(tags):
-        return PermissionError(errno.EACCES, f"Dropbox refused access ({summary})", shown)
-    return DropboxRemoteError(f"Dropbox error for {shown}: {summary}")
+        from . import auth
+
+        return auth.explain_auth_error(exc)
+    return sdk_errors.translate(exc, urls.api_path(path) or "/")
 
 
 @contextlib.contextmanager
@@ -312,7 +258,9 @@ def translate_errors(path: str) -> Iterator[None]:
     try:
         yield
     except (exceptions.ApiError, exceptions.AuthError) as exc:
-        raise translate(exc, path) from exc
+        # DVC prints the cause chain: an SDK repr there would be noise (and no help) to users.
+        logger.debug("Dropbox error for %s: %r", urls.api_path(path) or "/", exc)
+        raise translate(exc, path) from None
 
 
 # -- the filesystem -------------------------------------------------------------------------------
@@ -784,52 +732,62 @@ class DropboxFS(AbstractFileSystem):
             self._delete_batch(paths[i : i + batch])
 
     def _delete_batch(self, paths: list[str]) -> None:
+        """Delete up to 1000 paths with one delete_batch job, again for those that met contention.
+
+        Every wait goes through the pacer (its clock, its bounds, its reports): the job's polls,
+        and the backoff before a job that failed with too_many_write_operations, or whose entries
+        did, runs again for what is left.
+        """
         from dropbox import files
 
-        pending = paths
-        for _ in range(DELETE_BATCH_ROUNDS):
+        pending = list(paths)
+
+        def delete_batch() -> None:
             entries = self._run_delete_batch([files.DeleteArg(urls.api_path(p)) for p in pending])
             retry: list[str] = []
+            contention: Any = None
             for p, entry in zip(pending, entries):
                 if entry.is_success():
                     continue
                 failure = entry.get_failure()
-                tags = error_tags(failure)
-                if "not_found" in tags:
+                path_tags = sdk_errors.tags(failure)
+                if "not_found" in path_tags:
                     continue  # already gone: deleting is idempotent
-                if "too_many_write_operations" in tags:
+                if sdk_errors.classify_error(failure).action is Action.RETRY:
                     retry.append(p)
+                    contention = failure
                     continue
                 raise DropboxRemoteError(
-                    f"Dropbox could not delete {urls.api_path(p)}: {'/'.join(tags)}"
+                    f"Dropbox could not delete {urls.api_path(p)}: {'/'.join(path_tags)}"
                 )
-            if not retry:
-                return
-            pending = retry
-            time.sleep(1.0)
-        raise DropboxRemoteError(
-            f"Dropbox kept refusing to delete {len(pending)} paths (write contention)"
-        )
+            pending[:] = retry
+            if contention is not None:
+                raise sdk_errors.api_error(contention)  # the pacer waits, then runs the rest
+
+        self.conn.pacer.retry(delete_batch)
 
     def _run_delete_batch(self, args: list[Any]) -> list[Any]:
+        """One delete_batch job, polled until it ends; a failed job raises its error."""
+        conn = self.conn
         launch = self._call("", "files_delete_batch", args)
         if launch.is_complete():
             return list(launch.get_complete().entries)
-        job = launch.get_async_job_id()
-        deadline = time.monotonic() + DELETE_POLL_DEADLINE_S
-        delay = 0.05
-        while time.monotonic() < deadline:
-            status = self._call("", "files_delete_batch_check", job)
-            if status.is_complete():
-                return list(status.get_complete().entries)
-            if status.is_failed():
-                tags = error_tags(status.get_failed())
-                if "too_many_write_operations" in tags:
-                    return self._run_delete_batch(args)  # bounded by the pacer's total wait
-                raise DropboxRemoteError(f"Dropbox delete_batch failed: {'/'.join(tags)}")
-            time.sleep(delay)
-            delay = min(1.0, delay * 2)
-        raise DropboxRemoteError("Dropbox delete_batch did not finish in time")
+        if not launch.is_async_job_id():
+            raise DropboxRemoteError(f"Dropbox delete_batch answered {sdk_errors.summary(launch)}")
+        with translate_errors(""):
+            status = conn.pacer.poll(
+                conn.client.files_delete_batch_check,
+                launch.get_async_job_id(),
+                done=lambda job: not job.is_in_progress(),
+                what="delete_batch",
+                deadline=DELETE_POLL_DEADLINE_S,
+            )
+        if status.is_complete():
+            return list(status.get_complete().entries)
+        failed = status.get_failed() if status.is_failed() else status
+        if sdk_errors.classify_error(failed).action is Action.RETRY:
+            raise sdk_errors.api_error(failed)  # contention: the caller's pacer runs it again
+        raise DropboxRemoteError(f"Dropbox delete_batch failed: {sdk_errors.summary(failed)}")
 
     def invalidate_cache(self, path: Optional[str] = None) -> None:
         return None  # nothing cached: every question goes to Dropbox
@@ -892,24 +850,27 @@ class DropboxReader(io.RawIOBase):
         want = min(len(buffer), self.size - self._pos)
         if want <= 0:
             return 0
-        for _ in range(READ_REOPENS + 1):
-            if self._resp is None:
-                self._resp = self.fs._open_read(self.path, start=self._pos)
-            try:
-                chunk = read_some(self._resp, want)
-            except DropboxIntegrityError:
-                raise  # wrong bytes are not a dropped connection: reading again cannot help
-            except OSError:
-                chunk = b""
-            if chunk:
-                n = len(chunk)
-                buffer[:n] = chunk
-                self._pos += n
-                return n
-            self._drop()  # the stream ended early (dropped connection): reopen at our offset
-        raise DropboxRemoteError(
-            f"download of {urls.api_path(self.path)} kept breaking off at byte {self._pos}"
-        )
+        # A dropped connection is reopened at our offset, after the pacer's (reported) wait.
+        chunk = self.fs.conn.pacer.retry(self._download, want)
+        n = len(chunk)
+        buffer[:n] = chunk
+        self._pos += n
+        return n
+
+    def _download(self, want: int) -> bytes:
+        if self._resp is None:
+            self._resp = self.fs._open_read(self.path, start=self._pos)
+        try:
+            chunk = read_some(self._resp, want)
+        except OSError:
+            self._drop()
+            raise  # the pacer's policy tells a dropped connection from wrong bytes or a bad path
+        if not chunk:
+            self._drop()
+            raise ConnectionError(
+                f"download of {urls.api_path(self.path)} broke off at byte {self._pos}"
+            )
+        return chunk
 
     def _drop(self) -> None:
         if self._resp is not None:

@@ -1,26 +1,34 @@
-"""One pacer per SDK client: every Dropbox call goes through `Pacer.call`.
+"""The pacer: one per SDK client, the only place the plugin waits before trying again.
 
-Dropbox says "slow down" in two ways (dropbox-api.md §3.2): `too_many_requests` (a per-token
-rate limit, 429) and `too_many_write_operations` (namespace write-lock contention, as a 429 or as
-a 409 route-error tag). The SDK's retry-forever on 429 is off (`auth.create_client`), so this
-module owns the waits:
+A generic mechanism, as rclone's lib/pacer: it knows nothing of the SDK. What a failure means comes
+from a *policy*, a function from an exception to a `Decision` (for Dropbox: `sdk_errors.classify`):
 
-- `retry_after` is honoured (plus jitter, never less than asked); the total wait of one call is
-  bounded, then a clear error is raised instead of an apparent hang;
-- `too_many_requests` pauses *every* call of this client (the limit is per token) and halves the
-  number of requests allowed in flight; each success adds a little back (AIMD), so a storm
-  lowers concurrency and a calm period restores it;
-- server errors (5xx) and dropped connections are retried a bounded number of times;
-- every wait longer than a second is logged as a warning, so it shows in `dvc` output.
+- `RETRY`: the server asked us to wait (`retry_after`, or an exponential wait when it did not say
+  how long). Bounded by the total wait of one operation; `pause_all` pauses *every* call of this
+  pacer (a per-token rate limit) and halves the requests allowed in flight; each success adds a
+  little back (AIMD), so a storm lowers concurrency and a calm period restores it;
+- `BACKOFF`: something broke that may pass (5xx, a dropped connection, a timeout): exponential
+  waits, a bounded number of times in a row;
+- `RESUME` and `FAIL`: not retried here; the exception goes to the caller (which resumes from the
+  server's state, or translates the error for the user).
+
+`call` runs one request and holds a slot of the in-flight limit; `retry` runs a compound operation
+whose requests go through `call` themselves (a delete job, a streaming download); `poll` waits for a
+server-side job. Every wait is driven by the injectable `clock`/`sleep` and reported: waits of a
+second or more as a warning (once per overlapping pause, so a storm is one message), shorter ones
+at debug level. Errors that end a wait loop are raised `from None` (DVC prints the cause chain); the
+cause goes to the debug log.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import random
 import threading
 import time
-from typing import Any, Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, TypeVar
 
 from .errors import DropboxRemoteError
 
@@ -31,57 +39,49 @@ logger = logging.getLogger("dvc.dvc_dropbox")
 
 T = TypeVar("T")
 
-TOO_MANY_REQUESTS = "too_many_requests"
-TOO_MANY_WRITE_OPERATIONS = "too_many_write_operations"
-
 # Waits at least this long are shown to the user; shorter ones would only be noise.
 ANNOUNCE_WAIT_S = 1.0
+# A server-side job is normal work, not trouble: say so only once it takes this long.
+POLL_ANNOUNCE_S = 10.0
+
+
+class Action(enum.Enum):
+    RETRY = "retry"  # the server asked us to wait, then try again
+    BACKOFF = "backoff"  # a failure that may pass: wait longer each time, a bounded number of times
+    RESUME = "resume"  # the caller continues from the server's state (e.g. its upload offset)
+    FAIL = "fail"  # not retriable: the caller translates it for the user
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy says about one failure."""
+
+    action: Action
+    reason: str = ""  # short, for messages and the `retries` counter ("too_many_requests")
+    retry_after: Optional[float] = None  # RETRY: seconds the server asked for (None: unspecified)
+    pause_all: bool = False  # RETRY: the limit is per client, so every call waits
+    resume_at: Optional[int] = None  # RESUME: where the server is (e.g. its correct_offset)
+
+
+Policy = Callable[[BaseException], Decision]
 
 
 class DropboxRetryError(DropboxRemoteError):
     """Dropbox kept refusing a call (rate limit, contention, server errors) past our bounds."""
 
 
-def write_contention(error: Any) -> bool:
-    """True if a route error union (or a nested WriteError) is too_many_write_operations.
-
-    Checked structurally, because the tag sits at different depths: `UploadSessionFinishError`,
-    `DeleteError` and `UploadError.path.reason` (a WriteError) all can carry it.
-    """
-    for _ in range(4):  # unions nest at most a few levels; bounded on purpose
-        if error is None:
-            return False
-        is_tag = getattr(error, "is_too_many_write_operations", None)
-        if callable(is_tag) and is_tag():
-            return True
-        # Stone unions keep their member in `_value` (there is no public generic getter).
-        value = getattr(error, "_value", None)
-        # UploadWriteFailed / similar structs hold the WriteError in `.reason`.
-        error = getattr(value, "reason", value)
-    return False
-
-
-def rate_limit_reason(exc: Any) -> str:
-    """A RateLimitError's reason: too_many_requests (also plain-text 429s) or write contention."""
-    error = getattr(exc, "error", None)
-    reason = getattr(error, "reason", None)
-    if reason is not None and getattr(reason, "is_too_many_write_operations", lambda: False)():
-        return TOO_MANY_WRITE_OPERATIONS
-    return TOO_MANY_REQUESTS
-
-
 class Pacer:
-    """Runs SDK calls with bounded, visible retries and an AIMD limit on requests in flight."""
+    """Runs calls with bounded, visible retries and an AIMD limit on requests in flight."""
 
     def __init__(
         self,
+        policy: Policy,
         *,
         max_in_flight: int = 16,
         min_in_flight: int = 1,
         max_total_wait: float = 600.0,
         max_error_retries: int = 5,
-        default_retry_after: float = 5.0,
-        write_contention_wait: float = 1.0,
+        unspecified_wait: float = 1.0,
         max_backoff: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -89,12 +89,13 @@ class Pacer:
     ):
         if max_in_flight < 1 or min_in_flight < 1 or min_in_flight > max_in_flight:
             raise ValueError("need 1 <= min_in_flight <= max_in_flight")
+        self.policy = policy
         self.max_in_flight = max_in_flight
         self.min_in_flight = min_in_flight
         self.max_total_wait = max_total_wait
         self.max_error_retries = max_error_retries
-        self.default_retry_after = default_retry_after
-        self.write_contention_wait = write_contention_wait
+        # First wait when the server asks for one without saying how long (doubles each time).
+        self.unspecified_wait = unspecified_wait
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._clock = clock
@@ -102,7 +103,7 @@ class Pacer:
         self._cond = threading.Condition()
         self._limit = float(max_in_flight)
         self._in_flight = 0
-        self._not_before = 0.0  # global pause after too_many_requests (the limit is per token)
+        self._not_before = 0.0  # global pause after a pause_all decision (a per-token limit)
         self._last_decrease = -1e18
         self._announced_until = -1e18
         # Observability for tests and benchmarks.
@@ -156,67 +157,110 @@ class Pacer:
     # -- calls -----------------------------------------------------------------------------------
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run `fn(*args, **kwargs)`, retrying what Dropbox asks us to retry, within the bounds."""
-        import requests
-        from dropbox import exceptions
+        """Run one request `fn(*args, **kwargs)`, retrying what the policy says, within bounds."""
+        return self._run(fn, args, kwargs, slot=True)
 
+    def retry(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Like `call`, for an operation whose own requests go through `call` (holds no slot)."""
+        return self._run(fn, args, kwargs, slot=False)
+
+    def _run(self, fn: Callable[..., T], args: Any, kwargs: Any, *, slot: bool) -> T:
+        name = _name(fn)
         waited = 0.0
-        errors = 0  # consecutive server/connection errors
-        contention = 0  # 409-form write contention carries no retry_after: back off exponentially
-        name = getattr(fn, "__name__", "call")
+        errors = 0  # consecutive BACKOFF failures
+        unspecified = 0  # RETRY waits the server did not size: exponential from unspecified_wait
         while True:
-            self._acquire()
+            if slot:
+                self._acquire()
             success = False
             try:
                 result = fn(*args, **kwargs)
                 success = True
                 return result
-            except exceptions.RateLimitError as exc:
-                reason = rate_limit_reason(exc)
-                delay = float(exc.backoff) if exc.backoff is not None else self.default_retry_after
-                failure: BaseException = exc
-            except exceptions.ApiError as exc:
-                if not write_contention(exc.error):
-                    raise
-                reason = TOO_MANY_WRITE_OPERATIONS
-                delay = self.write_contention_wait * (2 ** min(contention, 6))
-                contention += 1
+            except Exception as exc:
                 failure = exc
-            except (
-                exceptions.InternalServerError,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.Timeout,
-            ) as exc:
+                decision = self.policy(exc)
+            finally:
+                if slot:
+                    self._release(success)
+
+            if decision.action in (Action.FAIL, Action.RESUME):
+                raise failure
+            if decision.action is Action.BACKOFF:
                 errors += 1
                 if errors > self.max_error_retries:
+                    logger.debug("Dropbox call %s: giving up after %r", name, failure)
                     raise DropboxRetryError(
-                        f"Dropbox call {name} failed {errors} times in a row, giving up: "
-                        f"{_describe(exc)}"
-                    ) from exc
-                reason = "server error" if isinstance(exc, exceptions.HttpError) else "connection"
+                        f"Dropbox call {name} failed {errors} times in a row "
+                        f"({decision.reason}), giving up; check the network connection and "
+                        "try again later"
+                    ) from None
                 delay = min(self.max_backoff, 2.0 ** (errors - 1))
-                failure = exc
-            finally:
-                self._release(success)
+            elif decision.retry_after is not None:
+                delay = decision.retry_after
+            else:
+                delay = self.unspecified_wait * (2 ** min(unspecified, 6))
+                unspecified += 1
 
             delay = min(delay, self.max_backoff * 10)
             delay = delay * (1.0 + 0.25 * self._rand())  # jitter: spread a storm's retries apart
             if waited + delay > self.max_total_wait:
+                logger.debug("Dropbox call %s: giving up after %r", name, failure)
                 raise DropboxRetryError(
-                    f"Dropbox kept answering {reason} to {name}; gave up after waiting "
+                    f"Dropbox kept answering {decision.reason} to {name}; gave up after waiting "
                     f"{waited:.0f} s in total (limit {self.max_total_wait:.0f} s). "
                     "Try again later, or lower the number of jobs (-j)."
-                ) from failure
-            self.retries[reason] = self.retries.get(reason, 0) + 1
+                ) from None
+            logger.debug("Dropbox call %s: %r", name, failure)
+            self.retries[decision.reason] = self.retries.get(decision.reason, 0) + 1
             waited += delay
-            if reason == TOO_MANY_REQUESTS:
+            self._announce(decision.reason, delay, decision.action)
+            if decision.pause_all:
                 self._on_too_many_requests(delay)
-                self._announce(reason, delay)
-                continue  # _acquire sleeps until the global pause ends
-            self._announce(reason, delay)
+                continue  # _acquire (here or in the operation's calls) sleeps out the pause
             self._sleep(delay)
 
-    def _announce(self, reason: str, delay: float) -> None:
+    def poll(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        done: Callable[[T], bool],
+        what: Optional[str] = None,
+        interval: float = 0.05,
+        max_interval: float = 1.0,
+        deadline: float = 900.0,
+        **kwargs: Any,
+    ) -> T:
+        """Call `fn` until `done(result)`: waits double from `interval` up to `max_interval`, and
+        the whole poll is bounded by `deadline` seconds of the pacer's clock. `what` names the job
+        in messages."""
+        name = what or _name(fn)
+        started = self._clock()
+        delay = interval
+        announced = False
+        while True:
+            result = self.call(fn, *args, **kwargs)
+            if done(result):
+                return result
+            elapsed = self._clock() - started
+            if elapsed + delay > deadline:
+                raise DropboxRetryError(
+                    f"Dropbox did not finish {name} within {deadline:.0f} s; try again later"
+                )
+            if not announced and elapsed + delay >= POLL_ANNOUNCE_S:
+                announced = True
+                logger.warning(
+                    "Dropbox is still working on %s after %.0f s; waiting for it (at most %.0f s)",
+                    name,
+                    elapsed,
+                    deadline,
+                )
+            else:
+                logger.debug("Dropbox: %s in progress, checking again in %.2f s", name, delay)
+            self._sleep(delay)
+            delay = min(max_interval, delay * 2)
+
+    def _announce(self, reason: str, delay: float, action: Action = Action.RETRY) -> None:
         """Warn about waits over a second, once per overlapping pause (a storm is one message)."""
         if delay < ANNOUNCE_WAIT_S:
             logger.debug("Dropbox: %s, retrying in %.1f s", reason, delay)
@@ -226,27 +270,23 @@ class Pacer:
             if until <= self._announced_until + ANNOUNCE_WAIT_S:
                 return
             self._announced_until = until
-        if reason in (TOO_MANY_REQUESTS, TOO_MANY_WRITE_OPERATIONS):
+        if action is Action.RETRY:
             message = "Dropbox asked to slow down (%s); waiting %.0f s before retrying"
         else:
             message = "Dropbox request failed (%s); waiting %.0f s before retrying"
         logger.warning(message, reason, delay)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def default_pacer(jobs: int, **kwargs: Any) -> Pacer:
-    return Pacer(max_in_flight=max(1, jobs), **kwargs)
+def _name(fn: Callable[..., Any]) -> str:
+    """The operation's name for messages (a private method's name without its underscore)."""
+    return str(getattr(fn, "__name__", "call")).lstrip("_") or "call"
 
 
 __all__ = [
+    "Action",
+    "Decision",
     "DropboxRetryError",
     "Pacer",
-    "default_pacer",
+    "Policy",
     "logger",
-    "rate_limit_reason",
-    "write_contention",
 ]

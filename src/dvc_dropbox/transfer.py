@@ -35,13 +35,13 @@ import threading
 import uuid
 from typing import Any, BinaryIO, Optional
 
+from . import sdk_errors, sdk_internals
 from .batcher import BatchCommitter, RetryEntry
 from .errors import DropboxIntegrityError, DropboxRemoteError
-from .pacer import Pacer, logger, write_contention
+from .pacer import Action, Pacer, logger
 
 BLOCK_SIZE = 4 * 1024 * 1024  # content_hash block (dropbox-api.md §4); chunk sizes are multiples
 DOWNLOAD_READ_SIZE = 4 * 1024 * 1024
-MAX_DOWNLOAD_RESUMES = 5
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
 MAX_OFFSET_RESUMES = 10  # incorrect_offset recoveries for one chunk
 DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024  # bytes of large-file chunks held at once
@@ -194,12 +194,6 @@ class _Commit:
     def __init__(self, arg: Any):
         self.arg = arg
         self.lookup_retries = 0
-
-
-def _api_error(error: Any) -> Exception:
-    from dropbox.exceptions import ApiError
-
-    return ApiError(None, error, None, None)
 
 
 class Transfers:
@@ -386,13 +380,16 @@ class Transfers:
                 return end
             except exceptions.ApiError as exc:
                 error = exc.error
-                if error.is_incorrect_offset():
-                    correct = error.get_incorrect_offset().correct_offset
+                decision = sdk_errors.classify_error(error)
+                if decision.action is Action.RESUME and decision.resume_at is not None:
+                    correct = decision.resume_at
                 elif error.is_closed() and close:
                     return end  # an earlier attempt of this very request closed the session
                 elif error.is_not_found() or error.is_closed():
                     # Expired (sessions live 7 days) or closed behind our back: start over.
-                    raise SessionGone(f"upload session cannot take more data: {exc}") from exc
+                    raise SessionGone(
+                        f"upload session cannot take more data ({sdk_errors.summary(error)})"
+                    ) from None
                 else:
                     raise
                 if correct == end and not close:
@@ -449,7 +446,8 @@ class Transfers:
             metadata = None
         if isinstance(metadata, files.FileMetadata) and metadata.content_hash == local_hash:
             return metadata
-        raise SessionGone(f"upload session for {path} is gone: {cause}") from cause
+        logger.debug("Dropbox: upload session for %s is gone: %r", path, cause)
+        raise SessionGone(f"upload session for {path} is gone") from None
 
     def _commit_batch(self, entries: list[_Commit]) -> list[Any]:
         """One `finish_batch_v2` call; maps each entry's failure to an error or a retry."""
@@ -462,9 +460,10 @@ class Transfers:
                 outcomes.append(item.get_success())
                 continue
             failure = item.get_failure()
-            error = _api_error(failure)
-            if write_contention(failure):
-                outcomes.append(RetryEntry(error, delay=0.5, reason="too_many_write_operations"))
+            error = sdk_errors.api_error(failure)
+            decision = sdk_errors.classify_error(failure)
+            if decision.action is Action.RETRY:
+                outcomes.append(RetryEntry(error, delay=0.5, reason=decision.reason))
             elif failure.is_lookup_failed():
                 # Sometimes transient; after a retried batch call the session may also be gone
                 # because the first call committed it. One retry, then let the uploader decide.
@@ -472,7 +471,7 @@ class Transfers:
                 if entry.lookup_retries <= 1:
                     outcomes.append(RetryEntry(error, delay=0.5, reason="lookup_failed"))
                 else:
-                    outcomes.append(SessionGone(f"commit failed: {failure}"))
+                    outcomes.append(SessionGone(f"commit failed ({sdk_errors.summary(failure)})"))
             else:
                 outcomes.append(error)
         if len(outcomes) != len(entries):
@@ -522,28 +521,25 @@ class Transfers:
         hasher: ContentHasher,
         callback: Any,
     ) -> None:
-        import requests
+        """Write the body to `out`; a dropped connection resumes with a Range request after the
+        pacer's (reported) wait. The pacer's policy tells a dropped connection from a full disk."""
+        current = [response]
 
-        for resume in range(MAX_DOWNLOAD_RESUMES + 1):
+        def download() -> None:
+            resp = current.pop() if current else self._resume_download(path, metadata, hasher.size)
             try:
-                for block in response.iter_content(chunk_size=DOWNLOAD_READ_SIZE):
+                for block in resp.iter_content(chunk_size=DOWNLOAD_READ_SIZE):
                     out.write(block)
                     hasher.update(block)
                     callback.relative_update(len(block))
-                return
-            except (requests.exceptions.RequestException, OSError) as exc:
-                # requests' errors are OSErrors too; other OSErrors (disk full…) are final.
-                transient = isinstance(
-                    exc, (requests.exceptions.RequestException, ConnectionError, TimeoutError)
-                )
-                if not transient:
-                    raise
-                if resume == MAX_DOWNLOAD_RESUMES or hasher.size >= metadata.size:
-                    raise
-                logger.debug("Dropbox: download of %s interrupted (%s), resuming", path, exc)
+            except OSError:  # requests' errors are OSErrors too
+                if hasher.size >= metadata.size:
+                    return  # every byte arrived: the content_hash check decides
+                raise
             finally:
-                response.close()
-            response = self._resume_download(path, metadata, hasher.size)
+                resp.close()
+
+        self.pacer.retry(download)
 
     def _files_download(self, path: str, headers: Optional[dict[str, str]]) -> Any:
         """`files_download`, with extra HTTP headers (Range) on every SDK version.
@@ -555,8 +551,8 @@ class Transfers:
             return self.client.files_download(path)
         if _download_takes_headers(self.client):
             return self.client.files_download(path, extra_headers=headers)
-        # `_headers` holds e.g. the path-root header of this client: keep it.
-        ranged = self.client.clone(headers={**(self.client._headers or {}), **headers})
+        # The client's own extra headers (e.g. its path root) must stay on the ranged clone.
+        ranged = self.client.clone(headers={**sdk_internals.headers(self.client), **headers})
         return ranged.files_download(path)
 
     def _resume_download(self, path: str, metadata: Any, offset: int) -> Any:
@@ -697,10 +693,8 @@ class _DownloadStream(io.RawIOBase):
 
 def make_transfers(client: Any, *, jobs: int, chunk_size: int, batch_size: int) -> Transfers:
     """A pacer sized to `jobs` and the transfers of `client` (the usual way to build them)."""
-    from .pacer import default_pacer
-
     return Transfers(
-        client, default_pacer(jobs), chunk_size=chunk_size, batch_size=batch_size, jobs=jobs
+        client, sdk_errors.new_pacer(jobs), chunk_size=chunk_size, batch_size=batch_size, jobs=jobs
     )
 
 

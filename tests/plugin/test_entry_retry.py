@@ -22,6 +22,7 @@ import pytest
 
 from dvc_dropbox.fs import DropboxFS
 from dvc_dropbox.pacer import Pacer
+from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer import Transfers, content_hash
 from tests.helpers.emulator import EmulatorProcess
 
@@ -58,7 +59,7 @@ def test_failed_entries_are_recommitted_in_one_batch_without_reupload(
     # A long idle timeout: only "every upload is waiting" triggers a commit, so counts are exact.
     transfers = Transfers(
         dropbox_sdk,
-        Pacer(max_in_flight=count),
+        Pacer(classify, max_in_flight=count),
         chunk_size=4 * 1024 * 1024,
         batch_size=1000,
         jobs=count,

@@ -10,7 +10,8 @@ import pytest
 import requests
 from dropbox import auth, exceptions, files
 
-from dvc_dropbox.pacer import DropboxRetryError, Pacer, rate_limit_reason, write_contention
+from dvc_dropbox.pacer import Action, Decision, DropboxRetryError, Pacer
+from dvc_dropbox.sdk_errors import classify, rate_limit_reason, write_contention
 
 
 class FakeTime:
@@ -30,7 +31,7 @@ class FakeTime:
 
 def make_pacer(t: FakeTime, **kwargs: Any) -> Pacer:
     kwargs.setdefault("rand", lambda: 0.0)
-    return Pacer(sleep=t.sleep, clock=t.clock, **kwargs)
+    return Pacer(classify, sleep=t.sleep, clock=t.clock, **kwargs)
 
 
 def rate_limited(reason: Any, retry_after: float) -> exceptions.RateLimitError:
@@ -126,7 +127,7 @@ def test_too_many_requests_halves_the_limit_once_per_storm_then_recovers() -> No
 
 
 def test_limit_bounds_requests_in_flight() -> None:
-    pacer = Pacer(max_in_flight=3)
+    pacer = Pacer(classify, max_in_flight=3)
     pacer._limit = 2.0
     inside = 0
     peak = 0
@@ -191,3 +192,72 @@ def test_classifiers() -> None:
     assert rate_limit_reason(plain) == "too_many_requests"
     ops = rate_limited(auth.RateLimitReason.too_many_write_operations, 1)
     assert rate_limit_reason(ops) == "too_many_write_operations"
+
+
+def test_a_policy_decides_and_the_pacer_knows_no_sdk_type() -> None:
+    t = FakeTime()
+    seen: list[BaseException] = []
+
+    def policy(exc: BaseException) -> Decision:
+        seen.append(exc)
+        if isinstance(exc, KeyError):
+            return Decision(Action.RETRY, "asked to wait", retry_after=2.0)
+        return Decision(Action.FAIL, "no")
+
+    pacer = Pacer(policy, sleep=t.sleep, clock=t.clock, rand=lambda: 0.0)
+    assert pacer.call(failing([KeyError("a"), KeyError("b")])) == "ok"
+    assert t.sleeps == [2.0, 2.0] and pacer.retries == {"asked to wait": 2}
+    with pytest.raises(LookupError):
+        pacer.call(failing([LookupError("c")]))
+    assert [type(e) for e in seen] == [KeyError, KeyError, LookupError]
+
+
+def test_retry_holds_no_slot_so_its_own_calls_run_at_limit_one() -> None:
+    t = FakeTime()
+    pacer = make_pacer(t, max_in_flight=1)
+    inner = failing([exceptions.InternalServerError("req", 503, "busy")])
+    outer_errors = failing(
+        [exceptions.ApiError("req", files.DeleteError.too_many_write_operations, None, None)]
+    )
+
+    def operation() -> str:
+        outer_errors()  # the operation's own verdict, as a failed delete job raises it
+        return pacer.call(inner)
+
+    done = threading.Event()
+    result: list[str] = []
+    worker = threading.Thread(target=lambda: (result.append(pacer.retry(operation)), done.set()))
+    worker.start()
+    assert done.wait(5), "retry() held the only slot its own call needed"
+    assert result == ["ok"]
+    assert pacer.retries == {"too_many_write_operations": 1, "server error": 1}
+
+
+def test_timeouts_and_connection_errors_are_told_apart(caplog: pytest.LogCaptureFixture) -> None:
+    t = FakeTime()
+    pacer = make_pacer(t, max_error_retries=2)
+    caplog.set_level(logging.WARNING, logger="dvc.dvc_dropbox")
+    errors: list[BaseException] = [
+        requests.exceptions.ReadTimeout("read timed out"),
+        requests.exceptions.ConnectionError("refused"),
+        requests.exceptions.ReadTimeout("read timed out"),
+    ]
+    with pytest.raises(DropboxRetryError) as info:
+        pacer.call(failing(errors))
+    assert str(info.value).startswith("Dropbox call fn failed 3 times in a row (timed out)")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert "ReadTimeout(" not in str(info.value)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Dropbox request failed (timed out); waiting 1 s before retrying",
+        "Dropbox request failed (connection error); waiting 2 s before retrying",
+    ]
+
+
+def test_poll_waits_on_the_clock_until_done() -> None:
+    t = FakeTime()
+    pacer = make_pacer(t)
+    answers = iter(["running", "running", "running", "done"])
+    assert pacer.poll(lambda: next(answers), done=lambda a: a == "done") == "done"
+    assert t.sleeps == [0.05, 0.1, 0.2]
+    with pytest.raises(DropboxRetryError, match="did not finish job within 3 s"):
+        pacer.poll(lambda: "running", done=lambda a: a == "done", what="job", deadline=3)

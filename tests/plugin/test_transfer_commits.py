@@ -15,6 +15,7 @@ import pytest
 from dropbox import files
 
 from dvc_dropbox.pacer import Pacer
+from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer import SessionGone, Transfers, content_hash
 
 CHUNK = 4 * 1024 * 1024
@@ -85,7 +86,8 @@ class ScriptedClient:
 
 
 def make(client: ScriptedClient) -> Transfers:
-    return Transfers(client, Pacer(max_in_flight=4), chunk_size=CHUNK, batch_size=100, jobs=4)
+    pacer = Pacer(classify, max_in_flight=4)
+    return Transfers(client, pacer, chunk_size=CHUNK, batch_size=100, jobs=4)
 
 
 def test_too_many_write_operations_entry_is_recommitted_without_reupload() -> None:

@@ -22,6 +22,7 @@ from dropbox import files
 
 from dvc_dropbox.errors import DropboxIntegrityError
 from dvc_dropbox.pacer import Pacer
+from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer import Transfers, _Rewind, content_hash
 from tests.helpers.emulator import EmulatorProcess
 
@@ -75,7 +76,7 @@ def make(
     idle_timeout: float = 0.2,
     **pacer_kwargs: Any,
 ) -> Transfers:
-    pacer = Pacer(max_in_flight=jobs, **pacer_kwargs)
+    pacer = Pacer(classify, max_in_flight=jobs, **pacer_kwargs)
     return Transfers(
         client,
         pacer,

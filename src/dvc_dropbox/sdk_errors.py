@@ -1,0 +1,354 @@
+"""Everything the plugin knows about Dropbox's errors, in one place.
+
+- `tags`: the one walker of stone error unions (`['path', 'conflict', 'file']`);
+- `classify`: the pacer's policy (rclone's `shouldRetry`): retry after what Dropbox asked, back off,
+  resume from the server's state, or fail;
+- `translate` and `PATH_ERRORS`: route errors -> the Python/DVC exceptions fsspec and DVC expect;
+- `auth_error` and `AUTH_MESSAGES`: 401s and token-endpoint refusals -> one message with the fix.
+
+Where each tag comes from: dropbox-api.md §1.6 (how the SDK raises), §3.2 (the two kinds of "slow
+down", as 429 and as 409) and §5.4 (401 tags).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Optional
+
+from . import sdk_internals
+from .errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
+from .pacer import Action, Decision, Pacer
+
+if TYPE_CHECKING:
+    from dropbox.exceptions import ApiError
+
+logger = logging.getLogger("dvc.dvc_dropbox")
+
+TOO_MANY_REQUESTS = "too_many_requests"
+TOO_MANY_WRITE_OPERATIONS = "too_many_write_operations"
+# A 429 without Retry-After (plain-text bodies come without one too): wait this long.
+DEFAULT_RETRY_AFTER_S = 5.0
+# Unions nest a few levels (UploadSessionFinishError.path -> WriteError.conflict -> ...).
+MAX_UNION_DEPTH = 8
+
+
+# -- the walker -----------------------------------------------------------------------------------
+
+
+def tags(error: Any) -> tuple[str, ...]:
+    """The tag path of a route error union, e.g. ('path', 'conflict', 'file') (bounded walk).
+
+    A struct on the way (UploadWriteFailed, auth.RateLimitError) is followed through its `reason`.
+    """
+    found: list[str] = []
+    for _ in range(MAX_UNION_DEPTH):
+        error = _through_struct(error)
+        tag = sdk_internals.union_tag(error)
+        if tag is None:
+            break
+        found.append(tag)
+        error = sdk_internals.union_value(error)
+    return tuple(found)
+
+
+def member(error: Any, tag: str) -> Any:
+    """The value carried by the union tagged `tag` on the tag path (None if there is none)."""
+    for _ in range(MAX_UNION_DEPTH):
+        error = _through_struct(error)
+        found = sdk_internals.union_tag(error)
+        if found is None:
+            return None
+        if found == tag:
+            return sdk_internals.union_value(error)
+        error = sdk_internals.union_value(error)
+    return None
+
+
+def _through_struct(value: Any) -> Any:
+    if sdk_internals.union_tag(value) is None and value is not None:
+        return getattr(value, "reason", None)
+    return value
+
+
+def summary(error: Any) -> str:
+    """The tag path for messages ('path/conflict/file'): never an SDK repr."""
+    return "/".join(tags(error)) or "unknown error"
+
+
+def write_contention(error: Any) -> bool:
+    """True if a route error (at any depth) is too_many_write_operations."""
+    return TOO_MANY_WRITE_OPERATIONS in tags(error)
+
+
+def rate_limit_reason(exc: Any) -> str:
+    """A RateLimitError's reason: too_many_requests (also plain-text 429s) or write contention."""
+    if write_contention(getattr(exc, "error", None)):
+        return TOO_MANY_WRITE_OPERATIONS
+    return TOO_MANY_REQUESTS
+
+
+def api_error(error: Any) -> ApiError:
+    """A route error that came inside a result (batch entry, failed job), as the SDK raises it."""
+    from dropbox.exceptions import ApiError
+
+    return ApiError(None, error, None, None)
+
+
+# -- the policy -----------------------------------------------------------------------------------
+
+
+def classify(exc: BaseException) -> Decision:
+    """The pacer's policy: what to do about one failed call."""
+    from dropbox import exceptions
+
+    if isinstance(exc, exceptions.RateLimitError):
+        reason = rate_limit_reason(exc)
+        wait = float(exc.backoff) if exc.backoff is not None else DEFAULT_RETRY_AFTER_S
+        # too_many_requests is per token: every call of the client must wait. Contention is per
+        # namespace and per commit: only the call that met it waits.
+        pause_all = reason == TOO_MANY_REQUESTS
+        return Decision(Action.RETRY, reason, retry_after=wait, pause_all=pause_all)
+    if isinstance(exc, exceptions.ApiError):
+        return classify_error(exc.error)
+    if isinstance(exc, exceptions.InternalServerError):
+        return Decision(Action.BACKOFF, "server error")
+    if _is_timeout(exc):
+        return Decision(Action.BACKOFF, "timed out")
+    if _is_connection_error(exc):
+        return Decision(Action.BACKOFF, "connection error")
+    return Decision(Action.FAIL, type(exc).__name__)
+
+
+def classify_error(error: Any) -> Decision:
+    """The decision for a route error value (409 body, batch entry failure, failed job)."""
+    path = tags(error)
+    if TOO_MANY_WRITE_OPERATIONS in path:
+        # The 409 form carries no retry_after: the pacer backs off exponentially.
+        return Decision(Action.RETRY, TOO_MANY_WRITE_OPERATIONS)
+    if "incorrect_offset" in path:
+        offset = getattr(member(error, "incorrect_offset"), "correct_offset", None)
+        if isinstance(offset, int):
+            return Decision(Action.RESUME, "incorrect_offset", resume_at=offset)
+    return Decision(Action.FAIL, "/".join(path) or "unknown error")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import socket
+
+    import requests
+    import urllib3
+
+    if isinstance(exc, (requests.exceptions.Timeout, TimeoutError, socket.timeout)):
+        return True
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return True
+    # requests turns a read timeout in the middle of a body into ConnectionError(ReadTimeoutError).
+    return isinstance(exc, requests.exceptions.ConnectionError) and any(
+        isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in exc.args
+    )
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import requests
+    import urllib3
+
+    return isinstance(
+        exc,
+        (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,  # the body broke off
+            urllib3.exceptions.ProtocolError,
+            ConnectionError,
+        ),
+    )
+
+
+def new_pacer(jobs: int, **kwargs: Any) -> Pacer:
+    """The pacer of one client: the generic mechanism with Dropbox's policy."""
+    return Pacer(classify, max_in_flight=max(1, jobs), **kwargs)
+
+
+# -- route errors -> Python/DVC exceptions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Translation:
+    """One row of the table: any of `tags` on an error's tag path selects it (first row wins)."""
+
+    tags: frozenset[str]
+    exception: type[Exception]
+    message: str  # formatted with {path} (as shown), {summary} (the tag path), {strerror}
+    errno: Optional[int] = None  # OSErrors carry errno and the path, as fsspec and DVC expect
+
+    def build(self, path: str, summary: str) -> Exception:
+        strerror = os.strerror(self.errno) if self.errno is not None else ""
+        message = self.message.format(path=path, summary=summary, strerror=strerror)
+        if self.errno is not None:
+            return self.exception(self.errno, message, path)
+        return self.exception(message)
+
+
+PATH_ERRORS: tuple[Translation, ...] = (
+    Translation(frozenset({"not_found"}), FileNotFoundError, "{strerror}", errno.ENOENT),
+    Translation(frozenset({"not_folder"}), NotADirectoryError, "{strerror}", errno.ENOTDIR),
+    Translation(frozenset({"not_file"}), IsADirectoryError, "{strerror}", errno.EISDIR),
+    Translation(
+        frozenset({"file_ancestor"}),
+        DropboxConfigError,
+        "cannot write {path}: one of its parent folders is a file in Dropbox; point the remote "
+        "at a folder (dvc remote modify <name> url dropbox://<folder>/...)",
+    ),
+    Translation(frozenset({"conflict"}), FileExistsError, "{strerror} ({summary})", errno.EEXIST),
+    Translation(
+        frozenset({"insufficient_space", "insufficient_quota"}),
+        DropboxRemoteError,
+        "not enough space in Dropbox to write {path} ({summary})",
+    ),
+    Translation(
+        frozenset({"no_write_permission", "access_restricted", "restricted_content"}),
+        PermissionError,
+        "Dropbox refused access ({summary})",
+        errno.EACCES,
+    ),
+)
+OTHER_ERROR = Translation(frozenset(), DropboxRemoteError, "Dropbox error for {path}: {summary}")
+
+
+def translate(exc: BaseException, shown: str) -> BaseException:
+    """An SDK ApiError -> the exception fsspec and DVC expect; anything else is returned as is.
+
+    `shown` is the Dropbox path as the user should read it (`/dvc/project/...`).
+    """
+    from dropbox import exceptions
+
+    if not isinstance(exc, exceptions.ApiError):
+        return exc
+    return translation(exc.error).build(shown, summary(exc.error))
+
+
+def translation(error: Any) -> Translation:
+    """The table row for a route error value."""
+    path = set(tags(error))
+    for row in PATH_ERRORS:
+        if row.tags & path:
+            return row
+    return OTHER_ERROR
+
+
+# -- authentication errors -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """The words an auth message needs that depend on where the credentials came from."""
+
+    where: str  # "the credentials file /…/dropbox-user-credentials.json"
+    fix: str  # what to do about it
+    app_key_from: str  # "the remote's app_key option" / "DROPBOX_APP_KEY"
+    expired_why: str  # why an expired access token was not renewed
+    console: str  # the Dropbox App Console URL
+    scopes: str  # the scopes dvc-dropbox needs, comma-separated
+
+
+# Keyed by the 401 tag (dropbox-api.md §5.4), plus what the token endpoint answers: invalid_grant
+# (a refresh token Dropbox no longer accepts), invalid_client (the app key), required_scope and
+# malformed (a 400 BadInputError).
+AUTH_MESSAGES: dict[str, str] = {
+    "invalid_client": (
+        "Dropbox does not accept the app key from {app_key_from} (invalid_client) while renewing "
+        "the token from {where}: the key is wrong, or the app was deleted or needs its app "
+        "secret. Check the key in {console}; then {fix}"
+    ),
+    "required_scope": (
+        "your Dropbox app lacks the permission {scope!r}: in {console} open the app, tick "
+        "{scope} on its Permissions tab, click Submit; then {fix}"
+    ),
+    "malformed": "Dropbox rejected the credentials from {where} as malformed; to fix it, {fix}",
+    "invalid_grant": (
+        "Dropbox rejected the refresh token from {where} (invalid_grant): access was revoked "
+        "(e.g. the app was disconnected under Dropbox Settings > Connected apps), or the token "
+        "was issued to another app than the app key from {app_key_from}. To fix it, {fix}"
+    ),
+    "invalid_access_token": (
+        "Dropbox rejected the access token from {where} as invalid (revoked or malformed). "
+        "To fix it, {fix}"
+    ),
+    "expired_access_token": (
+        "the Dropbox access token from {where} has expired and {expired_why}. To fix it, {fix}"
+    ),
+    "missing_scope": (
+        "the Dropbox token from {where} lacks the permission {scope!r}. In {console} open your "
+        "app, tick {scope} (dvc-dropbox needs {scopes}) on its Permissions tab and click Submit; "
+        "tokens keep their old permissions, so then {fix}"
+    ),
+    "user_suspended": (
+        "the Dropbox account of the credentials from {where} is suspended; contact Dropbox "
+        "support or use another account: {fix}"
+    ),
+    "other": "Dropbox refused the credentials from {where} ({tag}). To fix it, {fix}",
+}
+
+
+def auth_problem(exc: BaseException, *, refreshing: bool = False) -> tuple[str, str, str]:
+    """(AUTH_MESSAGES key, Dropbox's tag, the scope concerned or '') of an auth failure."""
+    from dropbox.exceptions import BadInputError
+
+    text = str(getattr(exc, "body", None) or getattr(exc, "message", None) or "")
+    if "invalid_client" in text:
+        return "invalid_client", "invalid_client", ""
+    if isinstance(exc, BadInputError):
+        if "required scope" in text:
+            return "required_scope", "", text.split("required scope", 1)[1].strip(" '\".:")
+        return "malformed", "", ""
+    error = getattr(exc, "error", None)
+    tag = (tags(error) or ("other",))[0]
+    if tag == "invalid_access_token" and refreshing:
+        return "invalid_grant", tag, ""
+    if tag == "missing_scope":
+        return tag, tag, str(getattr(member(error, tag), "required_scope", None) or "?")
+    return (tag if tag in AUTH_MESSAGES else "other"), tag, ""
+
+
+def auth_error(
+    exc: BaseException, context: AuthContext, *, refreshing: bool = False
+) -> DropboxAuthError:
+    """An SDK AuthError/BadInputError -> a message naming the cause, the source and the fix."""
+    key, tag, scope = auth_problem(exc, refreshing=refreshing)
+    # Only the class and the tag: a token endpoint's body is not ours to log.
+    logger.debug("Dropbox refused the credentials: %s (%s)", type(exc).__name__, tag or key)
+    return DropboxAuthError(
+        AUTH_MESSAGES[key].format(
+            where=context.where,
+            fix=context.fix,
+            app_key_from=context.app_key_from,
+            expired_why=context.expired_why,
+            console=context.console,
+            scopes=context.scopes,
+            scope=scope,
+            tag=tag,
+        )
+    )
+
+
+__all__ = [
+    "AUTH_MESSAGES",
+    "PATH_ERRORS",
+    "TOO_MANY_REQUESTS",
+    "TOO_MANY_WRITE_OPERATIONS",
+    "AuthContext",
+    "Translation",
+    "api_error",
+    "auth_error",
+    "classify",
+    "classify_error",
+    "member",
+    "new_pacer",
+    "rate_limit_reason",
+    "summary",
+    "tags",
+    "translate",
+    "write_contention",
+]
