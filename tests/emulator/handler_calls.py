@@ -58,8 +58,6 @@ class Harness:
             url_name=route,
             arg=arg,
             account_id=ACCOUNT_ID,
-            scopes=frozenset(),
-            app_key="k",
             access_token="t",
             path_root=self.path_root,
             body=self.body(data) if data is not None else None,

@@ -47,10 +47,6 @@ class RouteInfo:
         return str(self.route.attrs.get("style") or "rpc")
 
     @property
-    def host(self) -> str:
-        return str(self.route.attrs.get("host") or "api")
-
-    @property
     def auth(self) -> str:
         return str(self.route.attrs.get("auth") or "user")
 

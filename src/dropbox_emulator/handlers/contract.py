@@ -82,12 +82,9 @@ class Call:
     url_name: str  # "files/upload_session/append_v2", what followed /2/ in the URL
     arg: Any  # decoded with the route's arg validator (strict), None for Void
     account_id: str  # the account the token belongs to
-    scopes: frozenset[str]
-    app_key: str
     access_token: Optional[str]  # None for noauth and app-auth routes
     path_root: Optional[common.PathRoot]  # decoded Dropbox-API-Path-Root header, if any
     body: Optional[Body]  # upload-style routes only
-    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # lower-cased names
 
 
 class Services(Protocol):

@@ -17,7 +17,9 @@ import traceback
 import urllib.parse
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from dropbox import common
 
 from dropbox_emulator.control.faults import Fault
 from dropbox_emulator.exchange import Response
@@ -95,73 +97,91 @@ class ApiCall:
         self.query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
 
     def run(self) -> None:
-        conn, runtime = self.conn, self.runtime
-        conn.latency()
-        info = catalogue.lookup(self.url.path)
-        if info is None:
-            conn.finish_body(self.reader)
-            name = self.url.path[3:]
-            conn.respond(Response.text(400, f'Unknown API function: "{name}"'), count_out=True)
-            return
-        runtime.stats.request(info.url_name)
-        if conn.command != "POST" and not (conn.command == "GET" and info.style == "download"):
-            conn.finish_body(self.reader)
-            self._text_error(info, f'Only POST requests are supported (got "{conn.command}").')
-            return
-
-        fault = runtime.faults.take(info.url_name, info.key, download=info.style == "download")
-        # corrupt_body, and drop_connection after some bytes of a download, act while serving.
-        serving_fault = fault is not None and (
-            fault.corrupt_body
-            or (fault.drop_connection and fault.after_bytes and info.style == "download")
-        )
-        if fault is not None and not serving_fault:
-            self._fail(info, fault)
-            return
-
-        caller = self._authenticate(info)
-        if isinstance(caller, Response):
-            conn.finish_body(self.reader)
-            conn.respond(caller, count_out=True)
-            return
-        token = caller.token
-        wait = runtime.limiter.allow(token.digest) if token is not None else 0
-        if wait:
-            conn.finish_body(self.reader)
-            self._rate_limited("too_many_requests", wait)
-            return
-
+        self.conn.latency()
         try:
-            path_root = None
-            raw_root = conn.headers.get("Dropbox-API-Path-Root")
-            if raw_root is not None:
-                path_root = wire.decode_path_root(raw_root)
-            arg, body = self._arg_and_body(info)
-        except wire.ArgError as exc:
-            conn.finish_body(self.reader)
-            self._text_error(info, str(exc))
-            return
+            info = self._route()
+            fault = self._take_fault(info)
+            caller = self._caller(info)
+            path_root, arg, body = self._request(info)
         except _Answered:
             return
-
+        token = caller.token
         try:
             call = Call(
                 route=info.key,
                 url_name=info.url_name,
                 arg=arg,
                 account_id=token.account_id if token else ACCOUNT_ID,
-                scopes=token.scopes if token else frozenset(),
-                app_key=token.app_key if token else "",
                 access_token=caller.access_token,
                 path_root=path_root,
                 body=body,
-                headers={k.lower(): v for k, v in conn.headers.items()},
             )
             self._call(info, call, fault)
         finally:
             if body is not None and not body.taken:
                 with contextlib.suppress(OSError):
                     body.path.unlink()
+
+    # -- before the handler: each step answers and raises _Answered, or returns ---------------
+
+    def _route(self) -> RouteInfo:
+        conn = self.conn
+        info = catalogue.lookup(self.url.path)
+        if info is None:
+            conn.finish_body(self.reader)
+            name = self.url.path[3:]
+            conn.respond(Response.text(400, f'Unknown API function: "{name}"'), count_out=True)
+            raise _Answered
+        self.runtime.stats.request(info.url_name)
+        if conn.command != "POST" and not (conn.command == "GET" and info.style == "download"):
+            conn.finish_body(self.reader)
+            self._text_error(info, f'Only POST requests are supported (got "{conn.command}").')
+            raise _Answered
+        return info
+
+    def _take_fault(self, info: RouteInfo) -> Optional[Fault]:
+        """An armed fault for this call: answered here, or returned when it acts while serving
+        (corrupt_body, and drop_connection after some bytes of a download)."""
+        download = info.style == "download"
+        fault = self.runtime.faults.take(info.url_name, info.key, download=download)
+        if fault is None:
+            return None
+        if fault.corrupt_body or (fault.drop_connection and fault.after_bytes and download):
+            return fault
+        self._fail(info, fault)
+        raise _Answered
+
+    def _caller(self, info: RouteInfo) -> Caller:
+        """Auth before anything is read (Dropbox answers bad tokens without taking the upload),
+        then the per-token rate limit."""
+        header = self.conn.headers.get("Authorization")
+        if header is None and self.query.get("authorization"):
+            header = self.query["authorization"][0]
+        caller = authenticate(self.runtime, info, header)
+        if isinstance(caller, Response):
+            self.conn.finish_body(self.reader)
+            self.conn.respond(caller, count_out=True)
+            raise _Answered
+        wait = self.runtime.limiter.allow(caller.token.digest) if caller.token is not None else 0
+        if wait:
+            self.conn.finish_body(self.reader)
+            self._rate_limited("too_many_requests", wait)
+            raise _Answered
+        return caller
+
+    def _request(self, info: RouteInfo) -> tuple[Optional[common.PathRoot], Any, Optional[Body]]:
+        """Path root, argument and body; a bad one is a 400 text."""
+        try:
+            path_root = None
+            raw_root = self.conn.headers.get("Dropbox-API-Path-Root")
+            if raw_root is not None:
+                path_root = wire.decode_path_root(raw_root)
+            arg, body = self._arg_and_body(info)
+        except wire.ArgError as exc:
+            self.conn.finish_body(self.reader)
+            self._text_error(info, str(exc))
+            raise _Answered from None
+        return path_root, arg, body
 
     # -- answers -------------------------------------------------------------------------------
 
@@ -217,12 +237,6 @@ class ApiCall:
             )
 
     # -- the request ---------------------------------------------------------------------------
-
-    def _authenticate(self, info: RouteInfo) -> Union[Response, Caller]:
-        header = self.conn.headers.get("Authorization")
-        if header is None and self.query.get("authorization"):
-            header = self.query["authorization"][0]
-        return authenticate(self.runtime, info, header)
 
     def _arg_and_body(self, info: RouteInfo) -> tuple[Any, Optional[Body]]:
         """The decoded argument (and, for uploads, the spooled body); raises wire.ArgError."""
