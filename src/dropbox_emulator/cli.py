@@ -156,7 +156,12 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
 
 
 class Refusal(Exception):
-    """Why the emulator cannot run, in words for the person who started it."""
+    """Why the emulator cannot run, in words for the person who started it: what is wrong,
+    then what to do, one line each."""
+
+    def __init__(self, *lines: str):
+        super().__init__("\n".join(lines))
+        self.lines = lines
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -201,7 +206,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         thread.join(10)
         return 0
     except Refusal as refusal:
-        sys.stderr.write(f"dropbox-emulator: {refusal}\n")
+        sys.stderr.write("".join(f"dropbox-emulator: {line}\n" for line in refusal.lines))
         return 1
     except OSError as exc:
         sys.stderr.write(f"dropbox-emulator: {exc}\n")
@@ -222,8 +227,8 @@ def _missing_extra(exc: ImportError) -> Exception:
             importlib.import_module(name)
         except ImportError:
             return Refusal(
-                f"the {name!r} package is missing or broken, and the emulator needs it. "
-                "Install the emulator extra: pip install 'dvc-dropbox[emulator]'"
+                f"the {name!r} package is missing or broken; the emulator needs it",
+                "install the emulator extra: pip install 'dvc-dropbox[emulator]'",
             )
     return exc
 
@@ -235,9 +240,8 @@ def _listen(config: EmulatorConfig, start: Callable[[], Server]) -> Server:
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise Refusal(
-                f"cannot listen on {address}: the address is already in use (another emulator "
-                "or program holds that port). Choose another --port, or --port 0 to pick a "
-                "free one."
+                f"cannot listen on {address}: address already in use (another program holds it)",
+                "choose another --port, or --port 0 to pick a free one",
             ) from None
         raise Refusal(f"cannot listen on {address}: {exc.strerror or exc}") from None
 
