@@ -38,7 +38,7 @@ class Page:
 
 class Listing:
     def __init__(self, db: Database):
-        self._db = db
+        self._database = db
         db.create(CURSORS_SCHEMA)
 
     @staticmethod
@@ -56,14 +56,14 @@ class Listing:
         """First page of a listing. The cursor first pages through a snapshot-ordered walk
         (by path_lower, so parents come before children), then becomes a change feed from
         the sequence number current when the listing began."""
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             state = self._listing_state(db, ns, path_lower, recursive, include_deleted, limit)
             return self._page(db, {**state, "phase": "walk"})
 
     def latest_cursor(
         self, ns: str, path_lower: str, recursive: bool, include_deleted: bool, limit: int
     ) -> str:
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             state = self._listing_state(db, ns, path_lower, recursive, include_deleted, limit)
             return self._save_cursor(db, {**state, "phase": "changes"})
 
@@ -90,7 +90,7 @@ class Listing:
     def continue_listing(self, cursor: str) -> Page:
         if not paths.is_text(cursor):
             raise UnknownCursor(cursor)
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             row = db.execute("SELECT state FROM cursors WHERE id = ?", (cursor,)).fetchone()
             if row is None:
                 raise UnknownCursor(cursor)
@@ -100,8 +100,8 @@ class Listing:
         """Would `list_folder/continue(cursor)` return something? (list_folder/longpoll)"""
         if not paths.is_text(cursor):
             raise UnknownCursor(cursor)
-        with self._db.lock:
-            row = self._db.connection.execute(
+        with self._database.lock:
+            row = self._database.connection.execute(
                 "SELECT state FROM cursors WHERE id = ?", (cursor,)
             ).fetchone()
             if row is None:
@@ -111,7 +111,7 @@ class Listing:
                 return True
             scope, scope_args = _scope(state)
             after, after_args = _after(state)
-            found = self._db.connection.execute(
+            found = self._database.connection.execute(
                 f"SELECT 1 FROM entries WHERE ns = ? AND {scope} AND {after} LIMIT 1",
                 (state["ns"], *scope_args, *after_args),
             ).fetchone()
@@ -150,7 +150,7 @@ class Listing:
 
 class Jobs:
     def __init__(self, db: Database):
-        self._db = db
+        self._database = db
         db.create(JOBS_SCHEMA)
 
     @staticmethod
@@ -159,7 +159,7 @@ class Jobs:
 
     def add(self, kind: str, result: str) -> str:
         job_id = "dbjid:" + secrets.token_urlsafe(40)
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             db.execute(
                 "INSERT INTO jobs(id, kind, result, created) VALUES (?, ?, ?, ?)",
                 (job_id, kind, result, time.time()),
@@ -169,8 +169,8 @@ class Jobs:
     def get(self, job_id: str, kind: str) -> Optional[str]:
         if not paths.is_text(job_id):
             return None
-        with self._db.lock:
-            row = self._db.connection.execute(
+        with self._database.lock:
+            row = self._database.connection.execute(
                 "SELECT result FROM jobs WHERE id = ? AND kind = ?", (job_id, kind)
             ).fetchone()
         return row[0] if row else None

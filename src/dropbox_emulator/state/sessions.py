@@ -62,7 +62,7 @@ class _Session:
 
 class Sessions:
     def __init__(self, db: Database, blobs: Blobs, data_dir: Path):
-        self._db = db
+        self._database = db
         self._blobs = blobs
         self._pieces = data_dir / "sessions"
         self._tmp = data_dir / "tmp"
@@ -83,7 +83,7 @@ class Sessions:
         self._make_dirs()
 
     def lock(self, session_id: str) -> threading.Lock:
-        with self._db.lock:
+        with self._database.lock:
             return self._locks.setdefault(session_id, threading.Lock())
 
     def _piece_path(self, session_id: str, offset: int) -> Path:
@@ -105,7 +105,7 @@ class Sessions:
     def start(self, session_type: str, close: bool, body: Optional[Body]) -> str:
         session_id = "pid_upload_session:" + secrets.token_urlsafe(30)
         size = body.size if body is not None else 0
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             db.execute(
                 "INSERT INTO sessions(id, type, created, closed, received) VALUES (?, ?, ?, ?, ?)",
                 (session_id, session_type, time.time(), int(close), size),
@@ -118,7 +118,7 @@ class Sessions:
         if content_hash is None:
             content_hash = self._blobs.keep(body) if body is not None else self._blobs.empty()
         session_id = "pid_upload_session:" + secrets.token_urlsafe(30)
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             db.execute(
                 "INSERT INTO sessions(id, type, created, closed, received, blob_hash, blob_size) "
                 "VALUES (?, 'sequential', ?, 1, ?, ?, ?)",
@@ -140,7 +140,7 @@ class Sessions:
 
     def append(self, session_id: str, offset: int, close: bool, body: Optional[Body]) -> None:
         size = body.size if body is not None else 0
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             session = self._session(db, session_id)
             if session.closed or session.finished:
                 raise SessionFailure("closed")
@@ -173,7 +173,7 @@ class Sessions:
     ) -> tuple[str, int]:
         """Check a session for finishing (appending the finish call's own bytes) and assemble
         its pieces into a blob; returns (content_hash, size). Hold `lock(session_id)`."""
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             session = self._session(db, session_id)
             if session.finished:
                 raise SessionFailure("closed")
@@ -196,7 +196,7 @@ class Sessions:
                 self._set_blob(db, session_id, content_hash, total_size)
                 return content_hash, total_size
         content_hash, total_size = self._assemble(session_id, pieces)
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             self._set_blob(db, session_id, content_hash, total_size)
         for offset, _size, _hash in pieces:  # a single piece was moved into the blob store
             self._piece_path(session_id, offset).unlink(missing_ok=True)

@@ -36,9 +36,11 @@ class Store:
         self.listing = Listing(self.database)
         self.jobs = Jobs(self.database)
 
+    # -- shortcuts for the unit tests (tests/emulator/test_store.py) ----------------------------
+
     @property
     def _db(self) -> sqlite3.Connection:
-        # The raw connection, for tests that check the triggers with their own SQL.
+        """The raw connection: tests check the triggers with their own SQL."""
         return self.database.connection
 
     @property
@@ -54,6 +56,8 @@ class Store:
 
     def used_bytes(self) -> int:
         return self.tree.used_bytes()
+
+    # -- what spans several parts ----------------------------------------------------------------
 
     def finish_upload(self, ns: str, commit: FileCommit, session_id: str) -> Entry:
         """Place a finished session's file and mark the session finished, in one transaction

@@ -141,7 +141,7 @@ class FileCommit:
 
 class Tree:
     def __init__(self, db: Database, config: EmulatorConfig):
-        self._db = db
+        self._database = db
         self._config = config  # quota_bytes changes live
         db.create(SCHEMA)
 
@@ -161,8 +161,8 @@ class Tree:
     # ----------------------------------------------------------------- reads
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Entry]:
-        with self._db.lock:
-            return [Entry(*row) for row in self._db.connection.execute(sql, args).fetchall()]
+        with self._database.lock:
+            return [Entry(*row) for row in self._database.connection.execute(sql, args).fetchall()]
 
     def get(self, ns: str, path_lower: str) -> Optional[Entry]:
         rows = self._rows(
@@ -181,8 +181,8 @@ class Tree:
         return rows[0] if rows else None
 
     def used_bytes(self) -> int:
-        with self._db.lock:
-            return self._used_bytes(self._db.connection)
+        with self._database.lock:
+            return self._used_bytes(self._database.connection)
 
     @staticmethod
     def _used_bytes(db: sqlite3.Connection) -> int:
@@ -297,7 +297,7 @@ class Tree:
 
         Identical content is never a conflict and writes nothing (except `strict_conflict` in
         add/update mode); a folder at the target or a file ancestor always conflicts."""
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             return self.place_file(db, ns, commit)
 
     def place_file(self, db: sqlite3.Connection, ns: str, commit: FileCommit) -> Entry:
@@ -346,7 +346,7 @@ class Tree:
         return entry
 
     def create_folder(self, ns: str, path_display: str, autorename: bool) -> Entry:
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             display = self._resolve_parents(db, ns, path_display)
             existing = self._live(db, ns, display.lower())
             if existing is not None:
@@ -387,7 +387,7 @@ class Tree:
 
     def delete(self, ns: str, path_lower: str, parent_rev: Optional[str] = None) -> Entry:
         """Delete a file or a folder recursively; returns the metadata it had."""
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             target = self._live(db, ns, path_lower)
             if target is None:
                 raise LookupFailure("not_found")
@@ -410,7 +410,7 @@ class Tree:
     ) -> Entry:
         """copy_v2 / move_v2: copies get new ids, moves keep them; files get a new revision at
         their new path; a move leaves deletion markers behind."""
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             source = self._live(db, from_ns, from_lower)
             if source is None:
                 raise LookupFailure("not_found")
@@ -469,7 +469,7 @@ class Tree:
         revision = self.get_revision(rev)
         if revision is None or revision.ns != ns:
             raise RevisionNotFound(rev)
-        with self._db.tx() as db:
+        with self._database.tx() as db:
             display = self._resolve_parents(db, ns, path_display)
             existing = self._live(db, ns, display.lower())
             if existing is not None and existing.kind == "folder":
