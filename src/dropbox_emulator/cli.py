@@ -7,6 +7,9 @@ the env the SDK needs); everything else goes to stderr.
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
+import json
 import os
 import shutil
 import signal
@@ -14,20 +17,32 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from dropbox_emulator import __version__
-from dropbox_emulator.config import DEFAULT_APP_KEY, EmulatorConfig
+from dropbox_emulator.config import DEFAULT_APP_KEY, EmulatorConfig, host_port
+
+if TYPE_CHECKING:
+    from dropbox_emulator.http.server import Server
+    from dropbox_emulator.runtime import Runtime
+
+EXTRA_MODULES = ("cryptography", "certifi")  # what `pip install dvc-dropbox[emulator]` adds
+HOST_VARIABLES = (
+    "DROPBOX_API_HOST",
+    "DROPBOX_API_CONTENT_HOST",
+    "DROPBOX_API_NOTIFY_HOST",
+    "DROPBOX_WEB_HOST",
+)
 
 
-def _non_negative(kind: type) -> Any:
-    def parse(text: str) -> Any:
+def _non_negative(kind: Callable[[str], float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
         value = kind(text)
         if value < 0:
             raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
         return value
 
-    parse.__name__ = kind.__name__
+    parse.__name__ = getattr(kind, "__name__", "number")
     return parse
 
 
@@ -89,7 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative(float),
         help="per-token request budget (429 too_many_requests); default unlimited",
     )
-    parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log every request line to stderr, with a UTC timestamp (never headers or bodies)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -113,17 +132,40 @@ def make_config(args: argparse.Namespace, data_dir: Path) -> EmulatorConfig:
     return config
 
 
+def ready_info(runtime: Runtime, server: Server) -> dict[str, Any]:
+    """The ready line: where the emulator is and the env the SDK (and tests) need to reach it."""
+    control_url = f"{runtime.url}/_emulator"
+    env = dict.fromkeys(HOST_VARIABLES, runtime.netloc)
+    env.update(
+        REQUESTS_CA_BUNDLE=str(server.tls.ca_bundle),
+        DROPBOX_APP_KEY=runtime.apps.default_key,
+        DROPBOX_EMULATOR_CONTROL_URL=control_url,
+    )
+    return {
+        "url": runtime.url,
+        "control_url": control_url,
+        "ca_bundle": str(server.tls.ca_bundle),
+        "env": env,
+    }
+
+
 def write_env_file(path: Path, env: dict[str, str]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
     os.replace(tmp, path)
 
 
+class Refusal(Exception):
+    """Why the emulator cannot run, in words for the person who started it: what is wrong,
+    then what to do, one line each."""
+
+    def __init__(self, *lines: str):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    # Imported here so `--help` stays fast.
-    from dropbox_emulator import certs, server
-
     temporary = args.data_dir is None
     data_dir = Path(tempfile.mkdtemp(prefix="dropbox-emulator-")) if temporary else args.data_dir
     stop = threading.Event()
@@ -133,35 +175,75 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    emulator = None
+    runtime: Optional[Runtime] = None
+    server: Optional[Server] = None
     try:
+        # Imported here so `--help` stays fast, and so a missing extra is a sentence.
+        try:
+            from dropbox_emulator.http import certs
+            from dropbox_emulator.http.server import Server
+            from dropbox_emulator.runtime import Runtime
+        except ImportError as exc:
+            raise _missing_extra(exc) from None
         data_dir.mkdir(parents=True, exist_ok=True)
         config = make_config(args, data_dir.resolve())
         tls = certs.generate(
             config.data_dir / "tls", hosts=_cert_hosts(config.host), ca_dir=args.ca_dir
         )
-        emulator = server.Emulator(config, tls, verbose=args.verbose)
-        thread = server.serve_in_thread(emulator)
-        info = server.ready_info(emulator)
+        runtime = Runtime.open(config)
+        server = _listen(config, lambda: Server(runtime, tls, verbose=args.verbose))
+        thread = server.serve_in_thread()
+        info = ready_info(runtime, server)
         if args.env_file is not None:
             write_env_file(args.env_file, info["env"])
-        sys.stdout.write(server.ready_line(emulator) + "\n")
+        sys.stdout.write(json.dumps(info) + "\n")
         sys.stdout.flush()
         while not stop.wait(1.0):
             if not thread.is_alive():
                 sys.stderr.write("dropbox-emulator: server thread died\n")
                 return 1
-        emulator.shutdown()
+        server.shutdown()
         thread.join(10)
         return 0
+    except Refusal as refusal:
+        sys.stderr.write("".join(f"dropbox-emulator: {line}\n" for line in refusal.lines))
+        return 1
     except OSError as exc:
         sys.stderr.write(f"dropbox-emulator: {exc}\n")
         return 1
     finally:
-        if emulator is not None:
-            emulator.close()
+        if server is not None:
+            server.server_close()
+        if runtime is not None:
+            runtime.close()
         if temporary:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _missing_extra(exc: ImportError) -> Exception:
+    """A Refusal naming the missing package of the `emulator` extra, else `exc` itself."""
+    for name in EXTRA_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return Refusal(
+                f"the {name!r} package is missing or broken; the emulator needs it",
+                "install the emulator extra: pip install 'dvc-dropbox[emulator]'",
+            )
+    return exc
+
+
+def _listen(config: EmulatorConfig, start: Callable[[], Server]) -> Server:
+    address = host_port(config.host, config.port)
+    try:
+        return start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise Refusal(
+                f"cannot listen on {address}: address already in use (another program holds it)",
+                "choose another --port, or --port 0 to pick a free one",
+            ) from None
+        raise Refusal(f"cannot listen on {address}: {exc.strerror or exc}") from None
 
 
 def _cert_hosts(host: str) -> tuple[str, ...]:

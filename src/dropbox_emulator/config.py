@@ -24,3 +24,8 @@ class EmulatorConfig:
     # How long a commit waits for the namespace write lock before answering
     # 429 too_many_write_operations; Dropbox's own wait is short and unpublished.
     lock_wait_ms: float = 100.0
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port`, with brackets around an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclasses.dataclass
@@ -16,10 +16,6 @@ class Request:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     client_host: str
-
-    def param(self, name: str) -> Optional[str]:
-        values = self.query.get(name)
-        return values[0] if values else None
 
     def json(self) -> Any:
         """The body as JSON; an empty body is `{}`. Raises ValueError on anything else."""

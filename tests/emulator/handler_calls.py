@@ -1,4 +1,5 @@
-"""Direct handler calls for unit tests: a `Call` with a real `Store`, a no-op commit and links.
+"""Direct handler calls for unit tests: a `Call` and services with a real `Store`, a recording
+commit and fake links.
 
 Only for unit tests of the semantics layer; integration tests go through the SDK and the server.
 """
@@ -12,15 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from dropbox_emulator import routes_files, routes_users  # noqa: F401  (register handlers)
-from dropbox_emulator.api import HANDLERS, Body, Call
+from dropbox_emulator import handlers  # noqa: F401  (register handlers)
 from dropbox_emulator.config import EmulatorConfig
-from dropbox_emulator.store import ACCOUNT_ID, Store
+from dropbox_emulator.handlers.contract import HANDLERS, Body, Call
+from dropbox_emulator.state.account import ACCOUNT_ID
+from dropbox_emulator.state.store import Store
 from tests.helpers.content_hash import content_hash
 
 
 class Harness:
-    """Calls handlers the way the server does, with bodies spooled to files."""
+    """Calls handlers the way the server does, with bodies spooled to files; it is also the
+    handlers' `Services`."""
 
     def __init__(self, data_dir: Path, **config: Any):
         self.config = EmulatorConfig(data_dir=data_dir, **config)
@@ -31,9 +34,18 @@ class Harness:
         self.path_root: Any = None
 
     @contextlib.contextmanager
-    def _commit(self, ns: str) -> Iterator[None]:
-        self.commits.append(ns)
+    def commit(self, namespace_id: str) -> Iterator[None]:
+        self.commits.append(namespace_id)
         yield
+
+    def temporary_link(self, blob: Path, name: str) -> str:
+        return f"https://127.0.0.1/link/{hashlib.md5(str(blob).encode()).hexdigest()}/{name}"
+
+    def revoke_token(self, access_token: str) -> None:
+        pass
+
+    def entry_failure(self, call: Call) -> Optional[str]:
+        return None
 
     def body(self, data: bytes) -> Body:
         path = self.spool / secrets.token_hex(8)
@@ -43,21 +55,15 @@ class Harness:
     def call(self, route: str, arg: Any = None, data: Optional[bytes] = None) -> Any:
         call = Call(
             route=route,
+            url_name=route,
             arg=arg,
             account_id=ACCOUNT_ID,
-            scopes=frozenset(),
-            app_key="k",
             access_token="t",
             path_root=self.path_root,
             body=self.body(data) if data is not None else None,
-            commit=self._commit,
-            temporary_link=lambda blob, name: (
-                f"https://127.0.0.1/link/{hashlib.md5(str(blob).encode()).hexdigest()}/{name}"
-            ),
-            store=self.store,
         )
         try:
-            return HANDLERS[route](call)
+            return HANDLERS[route](call, self)
         finally:
             if call.body is not None and not call.body.taken:
                 call.body.path.unlink()

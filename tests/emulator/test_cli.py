@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import certifi
 import pytest
@@ -165,3 +165,139 @@ def test_shared_ca_dir(tmp_path: Path) -> None:
         assert _stop(first)[0] == 0
         assert _stop(second)[0] == 0
     assert (ca_dir / "root" / "ca.pem").exists()  # outlives the runs
+
+
+# -- what a person sees in a terminal ------------------------------------------------------------
+
+
+def _screen(text: str) -> list[str]:
+    """`text` as a 120x40 terminal shows it: the screen's lines, trailing blanks dropped."""
+    import pyte
+
+    screen = pyte.Screen(120, 40)
+    pyte.Stream(screen).feed(text)
+    lines = [line.rstrip() for line in screen.display]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _spawn(*args: str, env: Optional[dict[str, str]] = None) -> Any:
+    import pexpect
+
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "dropbox_emulator", *args],
+        env=env or _clean_env(),
+        dimensions=(40, 120),
+        encoding="utf-8",
+        timeout=60,
+    )
+
+
+def _run_in_terminal(*args: str, env: Optional[dict[str, str]] = None) -> tuple[int, list[str]]:
+    import pexpect
+
+    child = _spawn(*args, env=env)
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.exitstatus, _screen(child.before)
+
+
+@pytest.mark.parametrize("package", ["cryptography", "certifi"])
+def test_missing_extra_says_what_to_install(tmp_path: Path, package: str) -> None:
+    # What `pip install dvc-dropbox` without `[emulator]` looks like to Python: the import fails.
+    shim = tmp_path / "shim" / package
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text(f'raise ImportError("No module named {package!r}")\n')
+    env = {**_clean_env(), "PYTHONPATH": str(tmp_path / "shim")}
+    code, lines = _run_in_terminal(env=env)
+    assert code == 1
+    assert lines == [
+        f"dropbox-emulator: the '{package}' package is missing or broken; the emulator needs it",
+        "dropbox-emulator: install the emulator extra: pip install 'dvc-dropbox[emulator]'",
+    ]
+
+
+def test_busy_port_names_the_address_and_the_way_out() -> None:
+    with EmulatorProcess() as running:
+        port = running.url.rsplit(":", 1)[1]
+        code, lines = _run_in_terminal("--port", port)
+    assert code == 1
+    assert lines == [
+        f"dropbox-emulator: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(another program holds it)",
+        "dropbox-emulator: choose another --port, or --port 0 to pick a free one",
+    ]
+
+
+def test_verbose_lines_carry_utc_timestamps_and_no_secrets() -> None:
+    import datetime
+    import re
+
+    import pexpect
+
+    child = _spawn("--verbose")
+    try:
+        ready = json.loads(child.readline())
+        verify = ready["ca_bundle"]
+        token = requests.post(
+            f"{ready['control_url']}/tokens", json={}, verify=verify, timeout=30
+        ).json()["access_token"]
+        requests.post(
+            f"{ready['url']}/2/check/user",
+            json={"query": "body-secret-7f3a"},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=verify,
+            timeout=30,
+        )
+        # A token in the URL (Dropbox accepts `authorization` as a parameter) stays out too.
+        requests.post(
+            f"{ready['url']}/2/check/user",
+            params={"authorization": f"Bearer {token}"},
+            json={"query": "x"},
+            verify=verify,
+            timeout=30,
+        )
+        started = datetime.datetime.now(datetime.timezone.utc)
+    finally:
+        child.kill(signal.SIGTERM)
+        child.expect(pexpect.EOF)
+        child.close()
+    lines = [line for line in _screen(child.before) if line.startswith("dropbox-emulator:")]
+    shape = re.compile(
+        r'dropbox-emulator: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z 127\.0\.0\.1 "(\S+) (\S+) '
+        r'HTTP/1\.1" (\d{3}) \d+'
+    )
+    seen = []
+    for line in lines:
+        match = shape.fullmatch(line)
+        assert match, line
+        stamp = datetime.datetime.fromisoformat(match.group(1)).replace(
+            tzinfo=datetime.timezone.utc
+        )
+        assert abs((stamp - started).total_seconds()) < 120  # UTC, not local time
+        seen.append((match.group(2), match.group(3), match.group(4)))
+    assert seen == [
+        ("POST", "/_emulator/tokens", "200"),
+        ("POST", "/2/check/user", "200"),
+        ("POST", "/2/check/user", "200"),
+    ]
+    screen = "\n".join(_screen(child.before))
+    assert token not in screen and token[:20] not in screen
+    assert "body-secret-7f3a" not in screen and "Bearer" not in screen
+
+
+def test_env_file_holds_the_control_url(tmp_path: Path) -> None:
+    env_file = tmp_path / "emulator.env"
+    proc, ready = _start("--env-file", str(env_file))
+    try:
+        env = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        assert env == ready["env"]
+        control_url = env["DROPBOX_EMULATOR_CONTROL_URL"]
+        assert control_url == ready["control_url"]
+        # What a CI script does with the env file alone: reach the control API.
+        stats = requests.get(f"{control_url}/stats", verify=env["REQUESTS_CA_BUNDLE"], timeout=30)
+        assert stats.json()["requests"] == {}
+    finally:
+        assert _stop(proc)[0] == 0

@@ -16,10 +16,12 @@ import pytest
 from dropbox import common, files
 from stone.backends.python_rsrc.stone_validators import ValidationError
 
-from dropbox_emulator import paths
-from dropbox_emulator.api import BadInput, PathRootFailure, RouteError
 from dropbox_emulator.config import EmulatorConfig
-from dropbox_emulator.store import BLOCK_SIZE, HOME_NAMESPACE_ID, Store
+from dropbox_emulator.handlers.contract import BadInput, PathRootFailure, RouteError
+from dropbox_emulator.state import paths
+from dropbox_emulator.state.account import HOME_NAMESPACE_ID
+from dropbox_emulator.state.blobs import BLOCK_SIZE
+from dropbox_emulator.state.store import Store
 from tests.emulator.handler_calls import Harness, content_hash
 
 
@@ -69,7 +71,7 @@ def test_autorename_names() -> None:
 
 
 def test_every_route_registered() -> None:
-    from dropbox_emulator.api import HANDLERS
+    from dropbox_emulator.handlers.contract import HANDLERS
 
     expected = {
         "users/get_current_account",

@@ -572,7 +572,7 @@ def test_sdk_transfer_helpers_parallel(sdk_client: Any) -> None:
 def _reader(raw: bytes, length: Optional[int], chunked: bool = False) -> Any:
     import io
 
-    from dropbox_emulator.bodies import BodyReader
+    from dropbox_emulator.http.bodies import BodyReader
 
     return BodyReader(io.BufferedReader(io.BytesIO(raw)), length, chunked)  # type: ignore[arg-type]
 
@@ -581,7 +581,7 @@ def _reader(raw: bytes, length: Optional[int], chunked: bool = False) -> Any:
 def test_spool_inline_and_pipelined_agree(size: int) -> None:
     import io
 
-    from dropbox_emulator.bodies import spool_inline, spool_pipelined
+    from dropbox_emulator.http.bodies import spool_inline, spool_pipelined
 
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     for spool in (spool_inline, spool_pipelined):
@@ -601,7 +601,7 @@ def test_chunked_body_reader() -> None:
             break
         got += part
     assert got == b"hello, world" and reader.done
-    from dropbox_emulator.bodies import ClientGone
+    from dropbox_emulator.http.bodies import ClientGone
 
     with pytest.raises(ClientGone):
         _reader(b"zz\r\nabc", None, chunked=True).read(10)
@@ -625,13 +625,13 @@ def test_chunked_body_reader() -> None:
     ],
 )
 def test_parse_range(header: str, size: int, expected: Any) -> None:
-    from dropbox_emulator.bodies import parse_range
+    from dropbox_emulator.http.bodies import parse_range
 
     assert parse_range(header, size) == expected
 
 
 def test_content_hasher_matches_sdk_vectors() -> None:
-    from dropbox_emulator.bodies import content_hash as ours
+    from dropbox_emulator.state.blobs import content_hash as ours
 
     assert ours(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert ours(b"abc") == "4f8b42c22dd3729b519ba6f68d2da7cc5b2d606d05daed5ad5128cc03e6c6358"
@@ -641,7 +641,7 @@ def test_content_hasher_matches_sdk_vectors() -> None:
 
 
 def test_error_summaries() -> None:
-    from dropbox_emulator import wire
+    from dropbox_emulator.http import wire
 
     cases = [
         (files.GetMetadataError.path(files.LookupError.not_found), "path/not_found/"),

@@ -7,12 +7,22 @@ is answered 422 with a `PathRootError`.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from dropbox import common
 
-from dropbox_emulator.api import Call, PathRootFailure
-from dropbox_emulator.store import HOME_NAMESPACE_ID, NAMESPACES, TEAM_NAMESPACE_ID
+from dropbox_emulator.state.account import HOME_NAMESPACE_ID, HOME_PATH, TEAM_NAMESPACE_ID
+from dropbox_emulator.state.metadata import void
 
-HOME_PATH = "/Emulator User"
+NAMESPACES = (HOME_NAMESPACE_ID, TEAM_NAMESPACE_ID)
+
+
+class PathRootFailure(Exception):
+    """422 with a `common.PathRootError` (unknown namespace / no permission)."""
+
+    def __init__(self, error: common.PathRootError):
+        super().__init__(repr(error))
+        self.error = error
 
 
 def root_info() -> common.TeamRootInfo:
@@ -23,9 +33,8 @@ def root_info() -> common.TeamRootInfo:
     )
 
 
-def call_namespace(call: Call) -> str:
-    """The namespace relative paths of `call` resolve in."""
-    root = call.path_root
+def namespace_of(root: Optional[common.PathRoot]) -> str:
+    """The namespace relative paths resolve in under this `Dropbox-API-Path-Root`."""
     if root is None or root.is_home():
         return HOME_NAMESPACE_ID
     if root.is_root():
@@ -33,7 +42,8 @@ def call_namespace(call: Call) -> str:
             return TEAM_NAMESPACE_ID
         raise PathRootFailure(common.PathRootError.invalid_root(root_info()))
     if root.is_namespace_id():
-        if root.get_namespace_id() in NAMESPACES:
-            return root.get_namespace_id()
-        raise PathRootFailure(common.PathRootError.no_permission)
+        namespace_id: str = root.get_namespace_id()
+        if namespace_id in NAMESPACES:
+            return namespace_id
+        raise PathRootFailure(void(common.PathRootError, "no_permission"))
     raise PathRootFailure(common.PathRootError.invalid_root(root_info()))

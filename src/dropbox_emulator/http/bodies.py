@@ -3,63 +3,32 @@ to disk while their Dropbox content hash is computed, and `Range` headers for fi
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import re
 import threading
+from io import BufferedIOBase
 from typing import BinaryIO, Optional, Union
 
-MAX_PAYLOAD = 150 * 1024 * 1024  # Dropbox's per-request cap for upload-style routes
+from dropbox_emulator.handlers.contract import MAX_PAYLOAD
+from dropbox_emulator.state.blobs import ContentHasher
+
 READ_BLOCK = 1024 * 1024
+MAX_SMALL_BODY = 32 * 1024 * 1024  # rpc/OAuth/control bodies are JSON or forms, read into memory
 PIPELINE_DEPTH = 8  # blocks in flight between the reading and the hashing thread (8 MiB)
-HASH_BLOCK = 4 * 1024 * 1024  # Dropbox's content_hash block size
-
-
-class ContentHasher:
-    """Dropbox's content_hash: SHA-256 over the SHA-256 digests of each 4 MiB block.
-
-    Our own rather than the SDK's `DropboxContentHasher` because that one only exists in SDK
-    12.2+ (Python 3.11+) and copies its input; this one takes memoryviews without copying.
-    """
-
-    def __init__(self) -> None:
-        self._overall = hashlib.sha256()
-        self._block = hashlib.sha256()
-        self._filled = 0
-
-    def update(self, data: Union[bytes, bytearray, memoryview]) -> None:
-        view = memoryview(data)
-        while len(view):
-            if self._filled == HASH_BLOCK:
-                self._overall.update(self._block.digest())
-                self._block = hashlib.sha256()
-                self._filled = 0
-            take = min(len(view), HASH_BLOCK - self._filled)
-            self._block.update(view[:take])
-            self._filled += take
-            view = view[take:]
-
-    def hexdigest(self) -> str:
-        overall = self._overall.copy()
-        if self._filled:
-            overall.update(self._block.digest())
-        return overall.hexdigest()
-
-
-def content_hash(data: bytes) -> str:
-    hasher = ContentHasher()
-    hasher.update(data)
-    return hasher.hexdigest()
 
 
 class ClientGone(Exception):
     """The client hung up or sent an unreadable body; nothing more can be answered."""
 
 
+class Drop(Exception):
+    """A fault asked for the connection to be cut."""
+
+
 class BodyReader:
     """Reads a request body of known length, or `Transfer-Encoding: chunked`, in big blocks."""
 
-    def __init__(self, rfile: BinaryIO, length: Optional[int], chunked: bool):
+    def __init__(self, rfile: BufferedIOBase, length: Optional[int], chunked: bool):
         self._rfile = rfile
         self.length = length  # None when chunked
         self._chunked = chunked
@@ -171,11 +140,12 @@ def spool_pipelined(reader: BodyReader, out: BinaryIO) -> str:
     return hasher.hexdigest()
 
 
+UNSATISFIABLE = "unsatisfiable"
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
 
 def parse_range(header: str, size: int) -> Union[tuple[int, int], str, None]:
-    """`Range` → (start, end) half-open, "unsatisfiable", or None (ignore it, serve everything).
+    """`Range` → (start, end) half-open, UNSATISFIABLE, or None (ignore it, serve everything).
 
     Only one range is served; multi-range or malformed headers are ignored, as RFC 9110 allows.
     """
@@ -188,12 +158,12 @@ def parse_range(header: str, size: int) -> Union[tuple[int, int], str, None]:
     if first == "":
         suffix = int(last)
         if suffix == 0 or size == 0:
-            return "unsatisfiable"
+            return UNSATISFIABLE
         return max(0, size - suffix), size
     start = int(first)
     if last != "" and int(last) < start:
         return None  # syntactically invalid: ignored
     if start >= size:
-        return "unsatisfiable"
+        return UNSATISFIABLE
     end = size - 1 if last == "" else int(last)
     return start, min(end, size - 1) + 1

@@ -113,10 +113,6 @@ def check_writable(path: str) -> None:
             raise PathProblem(f"disallowed name {component!r}", disallowed=True)
 
 
-def lower(path: str) -> str:
-    return path.lower()
-
-
 def parent(path: str) -> str:
     """Parent of a display or lower path; the root's children have parent ""."""
     return path.rsplit("/", 1)[0]

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from dropbox_emulator.api import TooManyWriteOperations
 from dropbox_emulator.config import EmulatorConfig
+from dropbox_emulator.handlers.contract import TooManyWriteOperations
 
 RETRY_AFTER_S = 1  # what Dropbox usually asks for on lock contention
 

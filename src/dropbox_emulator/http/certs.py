@@ -117,11 +117,10 @@ def shared_ca(ca_dir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificat
             os.rename(staging, root)
         except OSError:  # another emulator won
             shutil.rmtree(staging, ignore_errors=True)
-    key = serialization.load_pem_private_key((root / "ca-key.pem").read_bytes(), password=None)
-    cert = x509.load_pem_x509_certificate((root / "ca.pem").read_bytes())
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
+    loaded = serialization.load_pem_private_key((root / "ca-key.pem").read_bytes(), password=None)
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{root / 'ca-key.pem'} is not an EC key made by dropbox-emulator")
-    return key, cert
+    return loaded, x509.load_pem_x509_certificate((root / "ca.pem").read_bytes())
 
 
 def generate(

@@ -1,14 +1,25 @@
-"""Store rows → the SDK's metadata structs (what the wire carries)."""
+"""Tree rows → the SDK's metadata structs (what the wire carries), and the SDK's void union
+members as typed values."""
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeVar, Union
 
 from dropbox import files
+from dropbox import stone_base as bb
 
-from dropbox_emulator.store import Entry, parse_time
+from dropbox_emulator.state.tree import Entry, parse_time
 
 Metadata = Union[files.FileMetadata, files.FolderMetadata, files.DeletedMetadata]
+_U = TypeVar("_U", bound=bb.Union)
+
+
+def void(union: type[_U], tag: str) -> _U:
+    """The void member `tag` of a stone union: `void(files.LookupError, "not_found")` equals
+    `files.LookupError.not_found`. The SDK declares those members as None in the class body and
+    sets them after it, so a type checker reading the SDK would see None."""
+    member: _U = union(tag)
+    return member
 
 
 def file_metadata(entry: Entry) -> files.FileMetadata:

@@ -1,38 +1,21 @@
 """Dropbox's wire format, taken from the SDK's own stone routes and validators.
 
-Maps URLs to routes, decodes arguments strictly, and builds the exact bodies Dropbox answers with
-(results, 400 texts, 401/409/422/429 JSON with `error_summary`). No I/O here.
+Decodes arguments strictly and builds the exact bodies Dropbox answers with (results, 400
+texts, 401/409/422/429 JSON with `error_summary`). No I/O here; the routes themselves are in
+`handlers.catalogue`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
-import re
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from dropbox import auth, base, common
+from dropbox import auth, common
 from dropbox import stone_base as bb
 from dropbox import stone_serializers as ss
 from dropbox import stone_validators as bv
 
-# The SDK modules that carry user routes (team and business APIs are out of scope).
-NAMESPACES = (
-    "account",
-    "auth",
-    "check",
-    "contacts",
-    "file_properties",
-    "file_requests",
-    "files",
-    "openid",
-    "paper",
-    "secondary_emails",
-    "seen_state",
-    "sharing",
-    "users",
-)
+from dropbox_emulator.handlers.catalogue import RouteInfo
 
 # Content-Type values Dropbox accepts per style (its 400 text lists them the same way).
 RPC_CONTENT_TYPES = (
@@ -41,85 +24,6 @@ RPC_CONTENT_TYPES = (
     "text/plain; charset=dropbox-cors-hack",
 )
 UPLOAD_CONTENT_TYPES = ("application/octet-stream", "text/plain; charset=dropbox-cors-hack")
-
-_VERSIONED = re.compile(r"^(.*)_v(\d+)$")
-_SCOPE_DOC = re.compile(r"scope:\s*(\S+)")
-
-
-@dataclasses.dataclass(frozen=True)
-class RouteInfo:
-    key: str  # "files/upload_session/append:2" (namespace + ROUTES key), what handlers register
-    url_name: str  # "files/upload_session/append_v2", what follows /2/ in the URL
-    route: bb.Route
-    scope: Optional[str]  # OAuth scope the route needs, from the SDK's docstrings
-
-    @property
-    def style(self) -> str:
-        return self.route.attrs.get("style") or "rpc"
-
-    @property
-    def host(self) -> str:
-        return self.route.attrs.get("host") or "api"
-
-    @property
-    def auth(self) -> str:
-        return self.route.attrs.get("auth") or "user"
-
-    @property
-    def arg_is_void(self) -> bool:
-        return isinstance(self.route.arg_type, bv.Void)
-
-    def error_has(self, tag: str) -> bool:
-        """Whether the route's error union has member `tag` (e.g. payload_too_large)."""
-        definition = getattr(self.route.error_type, "definition", None)
-        return tag in getattr(definition, "_tagmap", {})
-
-
-def _scope_of(namespace: str, route: bb.Route) -> Optional[str]:
-    # The generated client documents each route's scope ("Route attributes: scope: x"); the
-    # route objects themselves do not carry it.
-    method = f"{namespace}_{route.name.replace('/', '_')}"
-    if route.version > 1:
-        method += f"_v{route.version}"
-    doc = getattr(getattr(base.DropboxBase, method, None), "__doc__", None) or ""
-    found = _SCOPE_DOC.search(doc)
-    return found.group(1) if found else None
-
-
-def _build_routes() -> dict[str, RouteInfo]:
-    table: dict[str, RouteInfo] = {}
-    for namespace in NAMESPACES:
-        try:
-            module = importlib.import_module(f"dropbox.{namespace}")
-        except ImportError:  # an older SDK without this namespace
-            continue
-        for key, route in getattr(module, "ROUTES", {}).items():
-            url_name = route.name + (f"_v{route.version}" if route.version > 1 else "")
-            info = RouteInfo(
-                key=f"{namespace}/{key}",
-                url_name=f"{namespace}/{url_name}",
-                route=route,
-                scope=_scope_of(namespace, route),
-            )
-            table[info.url_name] = info
-    return table
-
-
-ROUTES: dict[str, RouteInfo] = _build_routes()
-ROUTES_BY_KEY: dict[str, RouteInfo] = {info.key: info for info in ROUTES.values()}
-
-
-def lookup(url_path: str) -> Optional[RouteInfo]:
-    """`/2/files/delete_v2` → the RouteInfo of "files/delete:2", or None."""
-    if not url_path.startswith("/2/"):
-        return None
-    return ROUTES.get(url_path[3:])
-
-
-def key_from_url_name(url_name: str) -> str:
-    """`files/delete_v2` → `files/delete:2` (dropbox-api.md §1.3)."""
-    match = _VERSIONED.match(url_name)
-    return f"{match.group(1)}:{match.group(2)}" if match else url_name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,14 +72,15 @@ def decode_path_root(raw: str) -> common.PathRoot:
 # Bodies
 
 
-def error_text(info_or_name: Any, message: str) -> str:
+def error_text(info_or_name: Union[RouteInfo, str], message: str) -> str:
     """The 400 text/plain body: `Error in call to API function "files/x": ...`."""
     name = info_or_name.url_name if isinstance(info_or_name, RouteInfo) else str(info_or_name)
     return f'Error in call to API function "{name}": {message}'
 
 
 def encode_result(info: RouteInfo, result: Any) -> str:
-    return ss.json_encode(info.route.result_type, result)
+    encoded: str = ss.json_encode(info.route.result_type, result)
+    return encoded
 
 
 def _tag_path(value: Any, depth: int = 0) -> list[str]:

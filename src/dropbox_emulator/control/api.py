@@ -18,13 +18,15 @@ import datetime
 import ipaddress
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from dropbox_emulator import __version__
+from dropbox_emulator import __version__, handlers
+from dropbox_emulator.control.faults import Fault, FaultSpecError
 from dropbox_emulator.exchange import Request, Response
-from dropbox_emulator.faults import Fault, FaultSpecError
-from dropbox_emulator.tokens import ALL_SCOPES, scope_text
+from dropbox_emulator.handlers.catalogue import ALL_SCOPES
+from dropbox_emulator.oauth.tokens import scope_text
+from dropbox_emulator.state.account import ACCOUNT_ID
 
 if TYPE_CHECKING:
-    from dropbox_emulator.server import Emulator
+    from dropbox_emulator.runtime import Runtime
 
 # Config fields POST /_emulator/config may change live, and whether they may be null.
 LIVE_CONFIG: dict[str, bool] = {
@@ -63,7 +65,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def handle(emulator: Emulator, request: Request) -> Response:
+def handle(runtime: Runtime, request: Request) -> Response:
     if not _is_loopback(request.client_host):
         return Response.json(403, {"error": "the control API only answers loopback clients"})
     name = request.path[len("/_emulator") :].strip("/")
@@ -74,21 +76,21 @@ def handle(emulator: Emulator, request: Request) -> Response:
             return Response.json(405, {"error": f"method {request.method} not allowed"})
         return Response.json(404, {"error": f"unknown control endpoint {name!r}", "known": known})
     try:
-        return endpoint(emulator, request)
+        return endpoint(runtime, request)
     except (ControlError, FaultSpecError) as exc:
         return Response.json(400, {"error": str(exc)})
 
 
-def info(emulator: Emulator, request: Request) -> Response:
+def info(runtime: Runtime, request: Request) -> Response:
     return Response.json(
         200,
         {
             "version": __version__,
-            "url": emulator.url,
-            "app_keys": emulator.oauth.app_keys,
-            "account_id": emulator.account_id,
-            "handlers": emulator.handler_modules,
-            "config": config_view(emulator),
+            "url": runtime.url,
+            "app_keys": runtime.apps.keys,
+            "account_id": ACCOUNT_ID,
+            "handlers": list(handlers.MODULES),
+            "config": config_view(runtime),
         },
     )
 
@@ -106,28 +108,28 @@ def _scopes(value: Any) -> frozenset[str]:
     return frozenset(value)
 
 
-def new_token(emulator: Emulator, request: Request) -> Response:
+def new_token(runtime: Runtime, request: Request) -> Response:
     payload = _object(request)
     unknown = set(payload) - {"app_key", "scopes", "ttl", "offline"}
     if unknown:
         raise ControlError(f"unknown fields: {sorted(unknown)}")
-    app_key = payload.get("app_key") or emulator.oauth.app_keys[0]
-    if app_key not in emulator.oauth.app_keys:
-        raise ControlError(f"unknown app key; known: {emulator.oauth.app_keys}")
+    app_key = payload.get("app_key") or runtime.apps.default_key
+    if app_key not in runtime.apps:
+        raise ControlError(f"unknown app key; known: {runtime.apps.keys}")
     ttl = payload.get("ttl")
     if ttl is None:
-        ttl = emulator.config.token_ttl
+        ttl = runtime.config.token_ttl
     if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl <= 0:
         raise ControlError("'ttl' must be a positive number of seconds")
     offline = payload.get("offline", True)
     if not isinstance(offline, bool):
         raise ControlError("'offline' must be true or false")
-    issued = emulator.tokens.issue(
+    issued = runtime.tokens.issue(
         app_key,
         _scopes(payload.get("scopes")),
         float(ttl),
         offline=offline,
-        account_id=emulator.account_id,
+        account_id=ACCOUNT_ID,
     )
     return Response.json(
         200,
@@ -150,19 +152,19 @@ def _string_field(request: Request, field: str) -> str:
     return value
 
 
-def expire_token(emulator: Emulator, request: Request) -> Response:
-    if not emulator.tokens.expire(_string_field(request, "access_token")):
+def expire_token(runtime: Runtime, request: Request) -> Response:
+    if not runtime.tokens.expire(_string_field(request, "access_token")):
         raise ControlError("unknown access token")
     return Response.json(200, {"expired": True})
 
 
-def revoke_token(emulator: Emulator, request: Request) -> Response:
-    if not emulator.tokens.revoke_refresh(_string_field(request, "refresh_token")):
+def revoke_token(runtime: Runtime, request: Request) -> Response:
+    if not runtime.tokens.revoke_refresh(_string_field(request, "refresh_token")):
         raise ControlError("unknown refresh token")
     return Response.json(200, {"revoked": True})
 
 
-def add_faults(emulator: Emulator, request: Request) -> Response:
+def add_faults(runtime: Runtime, request: Request) -> Response:
     try:
         payload = request.json()
     except (ValueError, UnicodeDecodeError) as exc:
@@ -170,25 +172,25 @@ def add_faults(emulator: Emulator, request: Request) -> Response:
     specs = payload if isinstance(payload, list) else [payload]
     faults = [Fault.parse(spec) for spec in specs]  # all or nothing
     for fault in faults:
-        emulator.faults.add(fault)
-    return Response.json(200, {"faults": emulator.faults.describe()})
+        runtime.faults.add(fault)
+    return Response.json(200, {"faults": runtime.faults.describe()})
 
 
-def list_faults(emulator: Emulator, request: Request) -> Response:
-    return Response.json(200, {"faults": emulator.faults.describe()})
+def list_faults(runtime: Runtime, request: Request) -> Response:
+    return Response.json(200, {"faults": runtime.faults.describe()})
 
 
-def clear_faults(emulator: Emulator, request: Request) -> Response:
-    emulator.faults.clear()
+def clear_faults(runtime: Runtime, request: Request) -> Response:
+    runtime.faults.clear()
     return Response.json(200, {"faults": []})
 
 
-def stats(emulator: Emulator, request: Request) -> Response:
-    return Response.json(200, emulator.stats.snapshot())
+def stats(runtime: Runtime, request: Request) -> Response:
+    return Response.json(200, runtime.stats.snapshot())
 
 
-def config_view(emulator: Emulator) -> dict[str, Any]:
-    config = emulator.config
+def config_view(runtime: Runtime) -> dict[str, Any]:
+    config = runtime.config
     view: dict[str, Any] = {name: getattr(config, name) for name in LIVE_CONFIG}
     view.update(
         host=config.host,
@@ -199,11 +201,11 @@ def config_view(emulator: Emulator) -> dict[str, Any]:
     return view
 
 
-def get_config(emulator: Emulator, request: Request) -> Response:
-    return Response.json(200, config_view(emulator))
+def get_config(runtime: Runtime, request: Request) -> Response:
+    return Response.json(200, config_view(runtime))
 
 
-def set_config(emulator: Emulator, request: Request) -> Response:
+def set_config(runtime: Runtime, request: Request) -> Response:
     payload = _object(request)
     unknown = set(payload) - set(LIVE_CONFIG)
     if unknown:
@@ -221,16 +223,16 @@ def set_config(emulator: Emulator, request: Request) -> Response:
             value = int(value)
         if name == "rate_limit_per_s" and value == 0:
             value = None  # 0 means "no limit", like leaving it unset
-        setattr(emulator.config, name, value)
-    return Response.json(200, config_view(emulator))
+        setattr(runtime.config, name, value)
+    return Response.json(200, config_view(runtime))
 
 
-def reset(emulator: Emulator, request: Request) -> Response:
-    emulator.reset()
+def reset(runtime: Runtime, request: Request) -> Response:
+    runtime.reset()
     return Response.json(200, {"reset": True})
 
 
-ENDPOINTS: dict[tuple[str, str], Callable[[Emulator, Request], Response]] = {
+ENDPOINTS: dict[tuple[str, str], Callable[[Runtime, Request], Response]] = {
     ("GET", ""): info,
     ("POST", "tokens"): new_token,
     ("POST", "tokens/expire"): expire_token,

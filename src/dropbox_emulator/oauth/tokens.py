@@ -13,15 +13,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Optional, Union
-
-from dropbox_emulator import wire
-from dropbox_emulator.api import ACCOUNT_ID
-
-# Every scope the SDK's user routes mention; a token "with all scopes" gets these.
-ALL_SCOPES: frozenset[str] = frozenset(
-    info.scope for info in wire.ROUTES.values() if info.scope is not None
-)
+from typing import Literal, Optional, Union
 
 CODE_TTL_S = 600  # Dropbox's authorization codes are short-lived and single-use
 
@@ -130,8 +122,8 @@ class TokenStore:
         scopes: frozenset[str],
         ttl: float,
         *,
-        offline: bool = True,
-        account_id: str = ACCOUNT_ID,
+        offline: bool,
+        account_id: str,
     ) -> IssuedTokens:
         """A new access token (and a refresh token when `offline`)."""
         with self._lock:
@@ -279,7 +271,7 @@ class TokenStore:
             )
         return link_id
 
-    def link(self, link_id: str) -> Union[tuple[Path, str], bool, None]:
+    def link(self, link_id: str) -> Union[tuple[Path, str], Literal[False], None]:
         """(blob, name) for a live link, False for an expired one, None for an unknown one."""
         with self._lock:
             row = self._db.execute(

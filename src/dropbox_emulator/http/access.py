@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from dropbox import auth
 
-from dropbox_emulator import wire
 from dropbox_emulator.exchange import Response
-from dropbox_emulator.tokens import AccessToken, TokenProblem, TokenStore
+from dropbox_emulator.handlers.catalogue import RouteInfo
+from dropbox_emulator.http import wire
+from dropbox_emulator.oauth.tokens import AccessToken, TokenProblem
 
 if TYPE_CHECKING:
-    from dropbox_emulator.oauth import OAuth
+    from dropbox_emulator.runtime import Runtime
 
 # What Dropbox accepts as an access token; anything else is "malformed" (400), not unknown (401).
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{1,2048}")
@@ -30,7 +31,7 @@ class Caller:
     token: Optional[AccessToken] = None
 
 
-def _bad(info: wire.RouteInfo, message: str) -> Response:
+def _bad(info: RouteInfo, message: str) -> Response:
     return Response.text(400, wire.error_text(info, message))
 
 
@@ -44,7 +45,7 @@ def auth_error(error: auth.AuthError) -> Response:
 
 
 def authenticate(
-    tokens: TokenStore, oauth: OAuth, info: wire.RouteInfo, header: Optional[str]
+    runtime: Runtime, info: RouteInfo, header: Optional[str]
 ) -> Union[Response, Caller]:
     """The caller of `info` with this Authorization value, or the Response refusing it."""
     if info.auth == "noauth":
@@ -57,7 +58,7 @@ def authenticate(
     credential = credential.strip()
     if info.auth == "app":
         # App-auth routes (check/app...) take HTTP Basic app_key:app_secret.
-        if scheme.lower() == "basic" and oauth.check_basic(credential) is not None:
+        if scheme.lower() == "basic" and runtime.apps.check_basic(credential) is not None:
             return Caller()
         return _bad(
             info,
@@ -74,7 +75,7 @@ def authenticate(
     if not _TOKEN_SHAPE.fullmatch(credential):
         return _bad(info, "The given OAuth 2 access token is malformed.")
     try:
-        token = tokens.lookup(credential)
+        token = runtime.tokens.lookup(credential)
     except TokenProblem as problem:
         return auth_error(getattr(auth.AuthError, problem.tag))
     if info.scope is not None and info.scope not in token.scopes:

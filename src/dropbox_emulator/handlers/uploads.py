@@ -1,0 +1,294 @@
+"""files/* upload routes: single uploads, upload sessions and (batch) finishes.
+
+Session data is kept by `state.sessions`; a finish assembles it into a blob and places the file
+in the tree inside `services.commit(namespace)`, as Dropbox counts one commit per finish (and one
+per namespace for a whole batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from contextlib import ExitStack
+from typing import Optional
+
+from dropbox import files
+
+from dropbox_emulator.handlers.contract import (
+    MAX_PAYLOAD,
+    BadInput,
+    Call,
+    RouteError,
+    Services,
+    route,
+)
+from dropbox_emulator.handlers.shared import (
+    Location,
+    commit_namespaces,
+    load_job,
+    save_job,
+    session_append_error,
+    session_finish_error,
+    write_error,
+    write_location,
+)
+from dropbox_emulator.state import paths
+from dropbox_emulator.state.blobs import EMPTY_HASH, Body
+from dropbox_emulator.state.metadata import file_metadata, void
+from dropbox_emulator.state.sessions import SessionFailure
+from dropbox_emulator.state.tree import FileCommit, WriteFailure
+
+MAX_BATCH_SESSIONS = 1000
+_FINISH_BATCH_JOB = "finish_batch"
+
+
+def _check_body(call: Call, content_hash: Optional[str]) -> Optional[str]:
+    """The problem tag with this call's body, if any (content hash, per-request cap)."""
+    body = call.body
+    size = body.size if body is not None else 0
+    if size > MAX_PAYLOAD:
+        return "payload_too_large"
+    if content_hash is not None:
+        actual = body.content_hash if body is not None else EMPTY_HASH
+        if content_hash != actual:
+            return "content_hash_mismatch"
+    return None
+
+
+def _file_commit(
+    info: files.CommitInfo, location: Location, content_hash: str, size: int
+) -> FileCommit:
+    """`info` is a CommitInfo or an UploadArg (which extends it)."""
+    mode = info.mode
+    return FileCommit(
+        path_display=location.path_display,
+        content_hash=content_hash,
+        size=size,
+        client_modified=info.client_modified,
+        mode="overwrite" if mode.is_overwrite() else "update" if mode.is_update() else "add",
+        update_rev=mode.get_update() if mode.is_update() else None,
+        autorename=bool(info.autorename),
+        strict_conflict=bool(info.strict_conflict),
+    )
+
+
+@route("files/upload")
+def upload(call: Call, services: Services) -> files.FileMetadata:
+    arg: files.UploadArg = call.arg
+    store = services.store
+    problem = _check_body(call, arg.content_hash)
+    if problem is not None:
+        raise RouteError(void(files.UploadError, problem))
+    body = call.body
+    size = body.size if body is not None else 0
+
+    def failed(error: files.WriteError, content_hash: Optional[str]) -> RouteError:
+        # Dropbox keeps the bytes in a closed session so the client can finish elsewhere.
+        session_id = store.sessions.from_blob(content_hash, size, body)
+        return RouteError(
+            files.UploadError.path(
+                files.UploadWriteFailed(reason=error, upload_session_id=session_id)
+            )
+        )
+
+    try:
+        location = write_location(store, call, arg.path)
+    except paths.PathProblem as problem_path:
+        raise failed(write_error(problem_path), None) from None
+    content_hash = store.blobs.keep(body) if body is not None else store.blobs.empty()
+    try:
+        with services.commit(location.ns):
+            entry = store.tree.commit_file(
+                location.ns, _file_commit(arg, location, content_hash, size)
+            )
+    except WriteFailure as failure:
+        raise failed(write_error(failure), content_hash) from None
+    return file_metadata(entry)
+
+
+@route("files/upload_session/start")
+def upload_session_start(call: Call, services: Services) -> files.UploadSessionStartResult:
+    arg: files.UploadSessionStartArg = call.arg
+    problem = _check_body(call, arg.content_hash)
+    if problem is not None:
+        raise RouteError(void(files.UploadSessionStartError, problem))
+    concurrent = arg.session_type is not None and arg.session_type.is_concurrent()
+    if concurrent and call.body is not None and call.body.size:
+        raise RouteError(void(files.UploadSessionStartError, "concurrent_session_data_not_allowed"))
+    if concurrent and arg.close:
+        raise RouteError(
+            void(files.UploadSessionStartError, "concurrent_session_close_not_allowed")
+        )
+    session_id = services.store.sessions.start(
+        "concurrent" if concurrent else "sequential", bool(arg.close), call.body
+    )
+    return files.UploadSessionStartResult(session_id=session_id)
+
+
+@route("files/upload_session/start_batch")
+def upload_session_start_batch(
+    call: Call, services: Services
+) -> files.UploadSessionStartBatchResult:
+    arg: files.UploadSessionStartBatchArg = call.arg
+    if not 1 <= arg.num_sessions <= MAX_BATCH_SESSIONS:
+        raise BadInput("request body: num_sessions: must be between 1 and 1000")
+    concurrent = arg.session_type is not None and arg.session_type.is_concurrent()
+    sessions = services.store.sessions
+    kind = "concurrent" if concurrent else "sequential"
+    ids = [sessions.start(kind, False, None) for _ in range(arg.num_sessions)]
+    return files.UploadSessionStartBatchResult(session_ids=ids)
+
+
+def _append(
+    call: Call,
+    services: Services,
+    cursor: files.UploadSessionCursor,
+    close: bool,
+    content_hash: Optional[str],
+) -> None:
+    problem = _check_body(call, content_hash)
+    if problem is not None:
+        raise RouteError(void(files.UploadSessionAppendError, problem))
+    try:
+        services.store.sessions.append(cursor.session_id, cursor.offset, close, call.body)
+    except SessionFailure as failure:
+        raise RouteError(session_append_error(failure)) from None
+
+
+@route("files/upload_session/append:2")
+def upload_session_append_v2(call: Call, services: Services) -> None:
+    arg: files.UploadSessionAppendArg = call.arg
+    _append(call, services, arg.cursor, bool(arg.close), arg.content_hash)
+
+
+@route("files/upload_session/append")
+def upload_session_append(call: Call, services: Services) -> None:
+    arg: files.UploadSessionCursor = call.arg
+    _append(call, services, arg, False, None)
+
+
+@dataclasses.dataclass
+class _Prepared:
+    """A finish entry whose data is assembled, waiting for the commit."""
+
+    session_id: str
+    location: Location
+    commit: FileCommit
+
+
+class _FinishFailed(Exception):
+    def __init__(self, error: files.UploadSessionFinishError):
+        super().__init__(repr(error))
+        self.error = error
+
+
+def _prepare_finish(
+    call: Call,
+    services: Services,
+    arg: files.UploadSessionFinishArg,
+    body: Optional[Body],
+    require_closed: bool,
+) -> _Prepared:
+    """Validate a session for finishing and assemble its data; raises RouteError-ready
+    `files.UploadSessionFinishError` values wrapped in _FinishFailed."""
+    store = services.store
+    try:
+        content_hash, size = store.sessions.finish_data(
+            arg.cursor.session_id, arg.cursor.offset, body, require_closed
+        )
+    except SessionFailure as failure:
+        raise _FinishFailed(session_finish_error(failure)) from None
+    try:
+        location = write_location(store, call, arg.commit.path)
+    except paths.PathProblem as problem:
+        raise _FinishFailed(files.UploadSessionFinishError.path(write_error(problem))) from None
+    return _Prepared(
+        arg.cursor.session_id, location, _file_commit(arg.commit, location, content_hash, size)
+    )
+
+
+def _commit_prepared(services: Services, prepared: _Prepared) -> files.FileMetadata:
+    """Place a prepared file (caller holds the namespace commit); raises _FinishFailed."""
+    try:
+        entry = services.store.finish_upload(
+            prepared.location.ns, prepared.commit, prepared.session_id
+        )
+    except WriteFailure as failure:
+        raise _FinishFailed(files.UploadSessionFinishError.path(write_error(failure))) from None
+    return file_metadata(entry)
+
+
+@route("files/upload_session/finish")
+def upload_session_finish(call: Call, services: Services) -> files.FileMetadata:
+    arg: files.UploadSessionFinishArg = call.arg
+    problem = _check_body(call, arg.content_hash)
+    if problem is not None:
+        raise RouteError(void(files.UploadSessionFinishError, problem))
+    with services.store.sessions.lock(arg.cursor.session_id):
+        try:
+            prepared = _prepare_finish(call, services, arg, call.body, require_closed=False)
+            with services.commit(prepared.location.ns):
+                return _commit_prepared(services, prepared)
+        except _FinishFailed as failed:
+            raise RouteError(failed.error) from None
+
+
+def _finish_batch(
+    call: Call, services: Services, entries: list[files.UploadSessionFinishArg]
+) -> list[files.UploadSessionFinishBatchResultEntry]:
+    """Finish every entry; all placements happen inside one commit (per namespace)."""
+    outcome = files.UploadSessionFinishBatchResultEntry
+    results: list[Optional[files.UploadSessionFinishBatchResultEntry]] = [None] * len(entries)
+    prepared: list[tuple[int, _Prepared]] = []
+    with ExitStack() as locks:
+        for session_id in sorted({entry.cursor.session_id for entry in entries}):
+            locks.enter_context(services.store.sessions.lock(session_id))
+        for index, entry in enumerate(entries):
+            injected = services.entry_failure(call)
+            if injected is not None:  # a fault: this entry stays uncommitted, its session open
+                results[index] = outcome.failure(void(files.UploadSessionFinishError, injected))
+                continue
+            try:
+                prepared.append((index, _prepare_finish(call, services, entry, None, True)))
+            except _FinishFailed as failed:
+                results[index] = outcome.failure(failed.error)
+        if prepared:
+            with commit_namespaces(services, {item.location.ns for _, item in prepared}):
+                for index, item in prepared:
+                    try:
+                        results[index] = outcome.success(_commit_prepared(services, item))
+                    except _FinishFailed as failed:
+                        results[index] = outcome.failure(failed.error)
+    return [result for result in results if result is not None]
+
+
+@route("files/upload_session/finish_batch:2")
+def upload_session_finish_batch_v2(
+    call: Call, services: Services
+) -> files.UploadSessionFinishBatchResult:
+    arg: files.UploadSessionFinishBatchArg = call.arg
+    return files.UploadSessionFinishBatchResult(entries=_finish_batch(call, services, arg.entries))
+
+
+@route("files/upload_session/finish_batch")
+def upload_session_finish_batch(
+    call: Call, services: Services
+) -> files.UploadSessionFinishBatchLaunch:
+    arg: files.UploadSessionFinishBatchArg = call.arg
+    # Dropbox runs this as a job; here it completes before the launch answers, and
+    # /check reports it complete.
+    status = files.UploadSessionFinishBatchJobStatus.complete(
+        files.UploadSessionFinishBatchResult(entries=_finish_batch(call, services, arg.entries))
+    )
+    job_id = save_job(
+        services, _FINISH_BATCH_JOB, files.UploadSessionFinishBatchJobStatus_validator, status
+    )
+    return files.UploadSessionFinishBatchLaunch.async_job_id(job_id)
+
+
+@route("files/upload_session/finish_batch/check")
+def upload_session_finish_batch_check(
+    call: Call, services: Services
+) -> files.UploadSessionFinishBatchJobStatus:
+    return load_job(
+        services, call, _FINISH_BATCH_JOB, files.UploadSessionFinishBatchJobStatus_validator
+    )

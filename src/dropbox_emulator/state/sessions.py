@@ -1,0 +1,304 @@
+"""Upload sessions: sequential and concurrent sessions, their pieces, and assembling them.
+
+Pieces are request bodies renamed into `sessions/<sid>.<offset>` (flat files: a directory per
+session cost ~2 ms of mkdir + rmdir on ext4, a third of the per-entry time of finish_batch_v2);
+multi-piece sessions are assembled in `tmp/` into a blob, outside the database lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from dropbox_emulator.state import paths
+from dropbox_emulator.state.blobs import BLOCK_SIZE, Blobs, Body, ContentHasher, move
+from dropbox_emulator.state.database import Database
+
+SESSION_TTL_S = 7 * 24 * 3600
+MAX_FILE_SIZE = 2**41 - 2**22  # the spec's current session limit
+_COPY_CHUNK = 1024 * 1024
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions(
+    id TEXT PRIMARY KEY, type TEXT NOT NULL, created REAL NOT NULL, closed INTEGER NOT NULL,
+    received INTEGER NOT NULL, total INTEGER, finished INTEGER NOT NULL DEFAULT 0,
+    blob_hash TEXT, blob_size INTEGER);
+CREATE TABLE IF NOT EXISTS pieces(
+    session_id TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL,
+    content_hash TEXT NOT NULL, PRIMARY KEY (session_id, offset));
+"""
+
+
+class SessionFailure(Exception):
+    """An upload-session lookup problem (tag of `UploadSessionLookupError`/`…AppendError`, or a
+    finish-only tag such as concurrent_session_missing_data); `correct_offset` for
+    incorrect_offset."""
+
+    def __init__(self, tag: str, correct_offset: Optional[int] = None):
+        super().__init__(tag)
+        self.tag = tag
+        self.correct_offset = correct_offset
+
+
+@dataclasses.dataclass
+class _Session:
+    """A row of `sessions`; `blob_hash`/`size` once its pieces are assembled into a blob."""
+
+    type: str  # sequential | concurrent
+    created: float
+    closed: int
+    received: int
+    total: Optional[int]
+    finished: int
+    blob_hash: Optional[str]
+    size: Optional[int]
+
+
+class Sessions:
+    def __init__(self, db: Database, blobs: Blobs, data_dir: Path):
+        self._database = db
+        self._blobs = blobs
+        self._pieces = data_dir / "sessions"
+        self._tmp = data_dir / "tmp"
+        self.ttl_s: float = SESSION_TTL_S
+        self._locks: dict[str, threading.Lock] = {}
+        self._make_dirs()
+        db.create(SCHEMA)
+
+    def _make_dirs(self) -> None:
+        for folder in (self._pieces, self._tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def clear(self, db: sqlite3.Connection) -> None:
+        for table in ("sessions", "pieces"):
+            db.execute(f"DELETE FROM {table}")
+        for folder in (self._pieces, self._tmp):
+            shutil.rmtree(folder, ignore_errors=True)
+        self._make_dirs()
+
+    def lock(self, session_id: str) -> threading.Lock:
+        with self._database.lock:
+            return self._locks.setdefault(session_id, threading.Lock())
+
+    def _piece_path(self, session_id: str, offset: int) -> Path:
+        safe = session_id.replace(":", "_")
+        return self._pieces / f"{safe}.{offset:016d}"
+
+    def _add_piece(
+        self, db: sqlite3.Connection, session_id: str, offset: int, body: Optional[Body]
+    ) -> None:
+        if body is None or body.size == 0:
+            return
+        move(body.take(), self._piece_path(session_id, offset))
+        db.execute(
+            "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash) "
+            "VALUES (?, ?, ?, ?)",
+            (session_id, offset, body.size, body.content_hash),
+        )
+
+    def start(self, session_type: str, close: bool, body: Optional[Body]) -> str:
+        session_id = "pid_upload_session:" + secrets.token_urlsafe(30)
+        size = body.size if body is not None else 0
+        with self._database.tx() as db:
+            db.execute(
+                "INSERT INTO sessions(id, type, created, closed, received) VALUES (?, ?, ?, ?, ?)",
+                (session_id, session_type, time.time(), int(close), size),
+            )
+            self._add_piece(db, session_id, 0, body)
+        return session_id
+
+    def from_blob(self, content_hash: Optional[str], size: int, body: Optional[Body]) -> str:
+        """A closed session already holding a file's data (what a failed upload leaves)."""
+        if content_hash is None:
+            content_hash = self._blobs.keep(body) if body is not None else self._blobs.empty()
+        session_id = "pid_upload_session:" + secrets.token_urlsafe(30)
+        with self._database.tx() as db:
+            db.execute(
+                "INSERT INTO sessions(id, type, created, closed, received, blob_hash, blob_size) "
+                "VALUES (?, 'sequential', ?, 1, ?, ?, ?)",
+                (session_id, time.time(), size, content_hash, size),
+            )
+        return session_id
+
+    def _session(self, db: sqlite3.Connection, session_id: str) -> _Session:
+        if not paths.is_text(session_id):
+            raise SessionFailure("not_found")
+        row = db.execute(
+            "SELECT type, created, closed, received, total, finished, blob_hash, blob_size "
+            "FROM sessions WHERE id = ?",
+            (session_id,),
+        ).fetchone()
+        if row is None or time.time() - row[1] > self.ttl_s:
+            raise SessionFailure("not_found")
+        return _Session(*row)
+
+    def append(self, session_id: str, offset: int, close: bool, body: Optional[Body]) -> None:
+        size = body.size if body is not None else 0
+        with self._database.tx() as db:
+            session = self._session(db, session_id)
+            if session.closed or session.finished:
+                raise SessionFailure("closed")
+            if session.type == "concurrent":
+                if offset % BLOCK_SIZE:
+                    raise SessionFailure("concurrent_session_invalid_offset")
+                if not close and size % BLOCK_SIZE:
+                    raise SessionFailure("concurrent_session_invalid_data_size")
+                if offset + size > MAX_FILE_SIZE:
+                    raise SessionFailure("too_large")
+                self._add_piece(db, session_id, offset, body)
+                if close:
+                    db.execute(
+                        "UPDATE sessions SET closed = 1, total = ? WHERE id = ?",
+                        (offset + size, session_id),
+                    )
+                return
+            if offset != session.received:
+                raise SessionFailure("incorrect_offset", session.received)
+            if offset + size > MAX_FILE_SIZE:
+                raise SessionFailure("too_large")
+            self._add_piece(db, session_id, offset, body)
+            db.execute(
+                "UPDATE sessions SET received = received + ?, closed = ? WHERE id = ?",
+                (size, int(close), session_id),
+            )
+
+    def finish_data(
+        self, session_id: str, offset: int, body: Optional[Body], require_closed: bool
+    ) -> tuple[str, int]:
+        """Check a session for finishing (appending the finish call's own bytes) and assemble
+        its pieces into a blob; returns (content_hash, size). Hold `lock(session_id)`."""
+        with self._database.tx() as db:
+            session = self._session(db, session_id)
+            if session.finished:
+                raise SessionFailure("closed")
+            if session.type == "concurrent":
+                self._check_concurrent_finish(db, session_id, session, offset, body)
+            else:
+                self._add_last_piece(db, session_id, session, offset, body, require_closed)
+            if session.blob_hash is not None and session.size is not None:
+                return session.blob_hash, session.size
+            pieces = db.execute(
+                "SELECT offset, size, content_hash FROM pieces WHERE session_id = ? "
+                "ORDER BY offset",
+                (session_id,),
+            ).fetchall()
+            if len(pieces) == 1 and pieces[0][0] == 0:
+                # One piece (every small file): a rename, cheap enough to do in this transaction
+                # instead of a second one (finish_batch_v2 pays this per entry).
+                _offset, total_size, content_hash = pieces[0]
+                self._blobs.place(self._piece_path(session_id, 0), content_hash)
+                self._set_blob(db, session_id, content_hash, total_size)
+                return content_hash, total_size
+        content_hash, total_size = self._assemble(session_id, pieces)
+        with self._database.tx() as db:
+            self._set_blob(db, session_id, content_hash, total_size)
+        for offset, _size, _hash in pieces:  # a single piece was moved into the blob store
+            self._piece_path(session_id, offset).unlink(missing_ok=True)
+        return content_hash, total_size
+
+    @staticmethod
+    def _check_concurrent_finish(
+        db: sqlite3.Connection,
+        session_id: str,
+        session: _Session,
+        offset: int,
+        body: Optional[Body],
+    ) -> None:
+        """A concurrent session finishes closed, without data, with every byte up to `total`."""
+        if body is not None and body.size:
+            raise SessionFailure("concurrent_session_data_not_allowed")
+        if not session.closed:
+            raise SessionFailure("concurrent_session_not_closed")
+        if offset != session.total:
+            raise SessionFailure("incorrect_offset", session.total)
+        expected = 0
+        for piece_offset, piece_size in db.execute(
+            "SELECT offset, size FROM pieces WHERE session_id = ? ORDER BY offset",
+            (session_id,),
+        ):
+            if piece_offset != expected:
+                break
+            expected += piece_size
+        if session.blob_hash is None and expected != session.total:
+            raise SessionFailure("concurrent_session_missing_data")
+
+    def _add_last_piece(
+        self,
+        db: sqlite3.Connection,
+        session_id: str,
+        session: _Session,
+        offset: int,
+        body: Optional[Body],
+        require_closed: bool,
+    ) -> None:
+        """A sequential session finishes at its offset, taking the finish call's own bytes."""
+        size = body.size if body is not None else 0
+        if offset != session.received:
+            raise SessionFailure("incorrect_offset", session.received)
+        if size and session.closed:
+            raise SessionFailure("closed")
+        if require_closed and not session.closed:
+            raise SessionFailure("not_closed")
+        if offset + size > MAX_FILE_SIZE:
+            raise SessionFailure("too_large")
+        if size:
+            if session.blob_hash is not None:
+                self._unassemble(db, session_id, session.blob_hash)
+            self._add_piece(db, session_id, offset, body)
+            db.execute(
+                "UPDATE sessions SET received = received + ?, blob_hash = NULL WHERE id = ?",
+                (size, session_id),
+            )
+            session.blob_hash = None
+
+    def _set_blob(self, db: sqlite3.Connection, session_id: str, blob_hash: str, size: int) -> None:
+        db.execute(
+            "UPDATE sessions SET blob_hash = ?, blob_size = ? WHERE id = ?",
+            (blob_hash, size, session_id),
+        )
+        db.execute("DELETE FROM pieces WHERE session_id = ?", (session_id,))
+
+    def _unassemble(self, db: sqlite3.Connection, session_id: str, content_hash: str) -> None:
+        """A sequential session whose data was assembled by a failed finish gets more bytes:
+        turn the assembled blob back into its first piece (copy; blobs are shared)."""
+        dest = self._piece_path(session_id, 0)
+        shutil.copyfile(self._blobs.path(content_hash), dest)
+        size = dest.stat().st_size
+        if size:
+            db.execute(
+                "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash) "
+                "VALUES (?, 0, ?, ?)",
+                (session_id, size, content_hash),
+            )
+
+    def _assemble(self, session_id: str, pieces: list[tuple[int, int, str]]) -> tuple[str, int]:
+        """Concatenate pieces into a blob, hashing as we go (bounded memory)."""
+        if len(pieces) == 1 and pieces[0][0] == 0:
+            offset, size, content_hash = pieces[0]
+            self._blobs.place(self._piece_path(session_id, offset), content_hash)
+            return content_hash, size
+        hasher = ContentHasher()
+        tmp = self._tmp / secrets.token_hex(12)
+        total = 0
+        with open(tmp, "wb") as out:
+            for offset, _size, _hash in pieces:
+                with open(self._piece_path(session_id, offset), "rb") as src:
+                    while True:
+                        chunk = src.read(_COPY_CHUNK)
+                        if not chunk:
+                            break
+                        hasher.update(chunk)
+                        out.write(chunk)
+                        total += len(chunk)
+        content_hash = hasher.hexdigest()
+        self._blobs.place(tmp, content_hash)
+        return content_hash, total
+
+    def mark_finished(self, db: sqlite3.Connection, session_id: str) -> None:
+        db.execute("UPDATE sessions SET finished = 1, closed = 1 WHERE id = ?", (session_id,))
