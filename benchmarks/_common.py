@@ -1,5 +1,6 @@
-"""Shared by the benchmarks: an emulator process, a DVC project wired to it, measured `dvc` runs,
-and the header/table/verdict printing every benchmark uses.
+"""Shared by the benchmarks: an emulator process (`dropbox_emulator.testing`, the launcher users'
+CI gets), a DVC project wired to it, measured `dvc` runs, and the header/table/verdict printing
+every benchmark uses.
 
 Typical use (see large_file.py)::
 
@@ -9,17 +10,16 @@ Typical use (see large_file.py)::
         run = repo.dvc("push")               # run.seconds, run.peak_rss
         calls = stats_delta(before, emu.stats())
 
-Everything runs on 127.0.0.1; the `dvc` subprocesses get the emulator's env and a token from its
-control API (never printed), and nothing of the user's Dropbox or DVC configuration.
+Everything runs on 127.0.0.1; the `dvc` subprocesses get `EmulatorServer.isolated_env`: the
+emulator's env and a token from its control API (never printed), and nothing of the user's
+Dropbox, DVC or git configuration.
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,11 +30,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
+from dropbox_emulator.testing import EmulatorServer
+
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 BIN = Path(sys.executable).parent
 DVC = str(BIN / "dvc")
-READY_TIMEOUT_S = 60
 DEFAULT_COMMAND_TIMEOUT_S = 3600
 POLL_S = 0.02
 LISTING_ROUTES = ("files/list_folder", "files/list_folder/continue")
@@ -42,80 +43,9 @@ LISTING_ROUTES = ("files/list_folder", "files/list_folder/continue")
 
 # -- the emulator --------------------------------------------------------------------------------
 
-
-class Emulator:
-    """`python -m dropbox_emulator KNOBS...` in its own process, with its control API."""
-
-    def __init__(self, *knobs: str, data_dir: Optional[Path] = None):
-        self.knobs = list(knobs)
-        self.data_dir = data_dir
-        self.proc: Optional[subprocess.Popen[str]] = None
-        self.ready: dict[str, Any] = {}
-
-    def start(self) -> Emulator:
-        cmd = [sys.executable, "-m", "dropbox_emulator", *self.knobs]
-        if self.data_dir is not None:
-            cmd += ["--data-dir", str(self.data_dir)]
-        # The emulator must not inherit another emulator's hosts or CA bundle (e.g. under pytest).
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DROPBOX_")}
-        env.pop("REQUESTS_CA_BUNDLE", None)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        line = ""
-        while not line and time.monotonic() < deadline and self.proc.poll() is None:
-            line = self.proc.stdout.readline()
-        if not line:
-            self.stop()
-            raise RuntimeError("the emulator did not start")
-        self.ready = json.loads(line)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.proc = None
-
-    def __enter__(self) -> Emulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def env(self) -> dict[str, str]:
-        """What the SDK needs to reach this emulator (hosts and CA bundle), no credentials."""
-        env = dict(self.ready["env"])
-        env.setdefault("REQUESTS_CA_BUNDLE", self.ready["ca_bundle"])
-        return env
-
-    def control(self, method: str, path: str, payload: Any = None) -> Any:
-        import requests
-
-        url = f"{self.ready['control_url']}/{path.lstrip('/')}"
-        resp = requests.request(
-            method, url, json=payload, verify=self.ready["ca_bundle"], timeout=120
-        )
-        resp.raise_for_status()
-        return resp.json() if resp.content else None
-
-    def token(self) -> dict[str, Any]:
-        return self.control("POST", "tokens", {})
-
-    def stats(self) -> dict[str, Any]:
-        return self.control("GET", "stats")
-
-    def config(self) -> dict[str, Any]:
-        return self.control("GET", "config")
+# `python -m dropbox_emulator KNOBS...` in its own process, with its control API. The package's
+# launcher, not the tests' (benchmarks do not import the `tests` package).
+Emulator = EmulatorServer
 
 
 def point_sdk_at(emu: Emulator) -> None:
@@ -261,29 +191,7 @@ class DvcRepo:
         self.remote_url = remote_url
         self.remote_options = dict(remote_options or {})
         home = path.parent / f"{path.name}-home"
-        token = emu.token()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("DROPBOX_", "DVC_")) and k != "REQUESTS_CA_BUNDLE"
-        }
-        env.update(emu.env)
-        env.update(
-            {
-                "DROPBOX_ACCESS_TOKEN": token["access_token"],
-                "DROPBOX_REFRESH_TOKEN": token["refresh_token"],
-                "DVC_NO_ANALYTICS": "1",
-                "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
-                "HOME": str(home),
-                "XDG_CONFIG_HOME": str(home / ".config"),
-                "XDG_CACHE_HOME": str(home / ".cache"),
-                "GIT_AUTHOR_NAME": "bench",
-                "GIT_AUTHOR_EMAIL": "bench@example.com",
-                "GIT_COMMITTER_NAME": "bench",
-                "GIT_COMMITTER_EMAIL": "bench@example.com",
-            }
-        )
-        self.env = env
+        self.env = emu.isolated_env(home, emu.token())
         self.home = home
 
     def init(self) -> DvcRepo:
@@ -375,7 +283,7 @@ def print_header(title: str, emu: Emulator, settings: dict[str, Any]) -> None:
     )
     print(f"python:    {platform.python_version()} ({sys.executable})")
     print(f"versions:  {versions}")
-    print(f"emulator:  {knobs} (flags: {' '.join(emu.knobs) or 'none'})")
+    print(f"emulator:  {knobs} (flags: {' '.join(emu.args) or 'none'})")
     print("settings:  " + ", ".join(f"{k}={v}" for k, v in settings.items()))
     print(flush=True)
 

@@ -13,43 +13,15 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import datetime
-import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import time
 from typing import Any, Callable
 
+from dropbox_emulator.testing import EmulatorServer
+
 MiB = 1024 * 1024
-READY_TIMEOUT_S = 60
-
-
-def start_emulator() -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DROPBOX_")}
-    env.pop("REQUESTS_CA_BUNDLE", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dropbox_emulator"], stdout=subprocess.PIPE, text=True, env=env
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    line = ""
-    while not line and time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stdout.readline()
-    if not line:
-        proc.kill()
-        raise SystemExit("the emulator did not start")
-    return proc, json.loads(line)
-
-
-def stop_emulator(proc: subprocess.Popen[str]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(20)
 
 
 def server_cpu_s(pid: int) -> float:
@@ -94,14 +66,14 @@ def main() -> int:
     if not 1 <= args.chunk <= 150 or args.size < 1 or args.small < 1:
         parser.error("need --size >= 1, 1 <= --chunk <= 150, --small >= 1")
 
-    proc, ready = start_emulator()
+    emu = EmulatorServer().start()
     try:
         # The SDK reads its host variables at import: set them first.
-        os.environ.update(ready["env"])
+        os.environ.update(emu.env)
         import dropbox
         from dropbox import files
 
-        token = _control(ready, "tokens")["access_token"]
+        token = emu.token()["access_token"]
 
         def client() -> Any:
             return dropbox.Dropbox(
@@ -110,7 +82,7 @@ def main() -> int:
 
         dbx = client()
         dbx.check_user()  # connect once before timing
-        meter = Meter(proc.pid)
+        meter = Meter(emu.pid)
 
         size = args.size * MiB
         chunk = os.urandom(args.chunk * MiB)
@@ -182,9 +154,9 @@ def main() -> int:
             "req/s",
             lambda: parallel(lambda c, i: c.files_download(f"/bench/small/{i}.bin")[1].content),
         )
-        stats = _control(ready, "stats")
+        stats = emu.stats()
     finally:
-        stop_emulator(proc)
+        emu.stop()
 
     import dropbox as sdk
 
@@ -208,21 +180,6 @@ def main() -> int:
     print("wall-clock rate: what the SDK client saw end to end; server-CPU ceiling: the work")
     print("divided by the emulator's own CPU seconds (what one fully available core would allow).")
     return 0
-
-
-def _control(ready: dict[str, Any], path: str) -> Any:
-    import requests
-
-    method = "POST" if path == "tokens" else "GET"
-    resp = requests.request(
-        method,
-        f"{ready['control_url']}/{path}",
-        json={} if method == "POST" else None,
-        verify=ready["ca_bundle"],
-        timeout=60,
-    )
-    resp.raise_for_status()
-    return resp.json()
 
 
 if __name__ == "__main__":

@@ -33,10 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.helpers.emulator import EmulatorProcess  # noqa: E402
+from dropbox_emulator.testing import EmulatorServer, isolated_env
 
 BIN = Path(sys.executable).parent
 DVC = str(BIN / "dvc")
@@ -110,35 +107,18 @@ class Bench:
     def __init__(self, args: argparse.Namespace, work: Path):
         self.args = args
         self.work = work
-        self.emu: Optional[EmulatorProcess] = None
+        self.emu: Optional[EmulatorServer] = None
         self.repo = work / "repo"
-        home = work / "home"
-        home.mkdir()
-        self.env = dict(os.environ)
-        for key in list(self.env):
-            if key.startswith("DROPBOX_"):
-                del self.env[key]
-        self.env.update(
-            {
-                "DVC_NO_ANALYTICS": "1",
-                "HOME": str(home),
-                "XDG_CONFIG_HOME": str(home / ".config"),
-                "XDG_CACHE_HOME": str(home / ".cache"),
-                "DVC_SITE_CACHE_DIR": str(home / "site-cache"),
-                "GIT_AUTHOR_NAME": "b",
-                "GIT_AUTHOR_EMAIL": "b@example.com",
-                "GIT_COMMITTER_NAME": "b",
-                "GIT_COMMITTER_EMAIL": "b@example.com",
-            }
-        )
+        self.home = work / "home"
+        self.home.mkdir()
+        self.env = isolated_env(self.home)  # the local-remote runs: no Dropbox at all
         self.rows: list[dict[str, Any]] = []
 
-    def use(self, emu: EmulatorProcess) -> None:
+    def use(self, emu: EmulatorServer) -> None:
         """Talk to `emu` from now on (each Dropbox run gets a fresh emulator: an emulator's
         per-commit cost may grow with what it stores, which would bias later runs)."""
         self.emu = emu
-        self.env.update(emu.env)
-        self.env["DROPBOX_ACCESS_TOKEN"] = emu.token()["access_token"]
+        self.env = emu.isolated_env(self.home, emu.token())
 
     def stats(self) -> dict[str, Any]:
         return self.emu.stats() if self.emu is not None else {"requests": {}}
@@ -229,7 +209,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         local = bench.measure("local directory remote", "local", pull=True, jobs=None)
         batched: list[dict[str, Any]] = []
         for run, jobs in enumerate(jobs_values):
-            with EmulatorProcess(*emu_args, data_dir=work / f"emulator{run}") as emu:
+            with EmulatorServer(*emu_args, data_dir=work / f"emulator{run}") as emu:
                 bench.use(emu)
                 name = f"dbx{jobs}"
                 bench.remote(name, f"dropbox://bench/{uuid.uuid4().hex[:8]}", jobs=str(jobs))
@@ -237,7 +217,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                 batched.append(bench.measure(label, name, pull=True, jobs=jobs))
         single: Optional[dict[str, Any]] = None
         if not args.skip_single:
-            with EmulatorProcess(*emu_args, data_dir=work / "emulator-single") as emu:
+            with EmulatorServer(*emu_args, data_dir=work / "emulator-single") as emu:
                 bench.use(emu)
                 jobs = jobs_values[0]
                 bench.remote(

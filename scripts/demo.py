@@ -2,7 +2,8 @@
 
     python3 dev.py demo [--interactive] [--keep]
 
-1. starts `dropbox-emulator` (its own process, HTTPS on 127.0.0.1) and points the SDK at it;
+1. starts `dropbox-emulator` (its own process, HTTPS on 127.0.0.1, through
+   `dropbox_emulator.testing`) and points the `dvc` commands at it, in a private HOME;
 2. in a fresh git + DVC project: `dvc add data`, `dvc remote add --default myremote
    dropbox://my-directory`, `dvc remote modify myremote app_key ...`;
 3. `dvc push` under a terminal: DVC prints the authorization link and asks for the verification
@@ -17,7 +18,6 @@ import argparse
 import filecmp
 import hashlib
 import html.parser
-import json
 import os
 import re
 import shutil
@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pexpect
 import requests
+
+from dropbox_emulator.testing import EmulatorServer, EmulatorStartError
 
 BIN = Path(sys.executable).parent
 AUTH_URL = re.compile(r"https://\S+/oauth2/authorize\?\S+")
@@ -48,18 +50,17 @@ class _FormFinder(html.parser.HTMLParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.forms: list[dict[str, object]] = []
+        self.forms: list[tuple[str, dict[str, str]]] = []  # (action, fields)
         self.code: str | None = None
         self._in_code = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
+        name = a.get("name")
         if tag == "form":
-            self.forms.append({"action": a.get("action") or "", "fields": {}})
-        elif tag in {"input", "button"} and self.forms and a.get("name"):
-            fields = self.forms[-1]["fields"]
-            assert isinstance(fields, dict)
-            fields[a["name"]] = a.get("value") or ""
+            self.forms.append((a.get("action") or "", {}))
+        elif tag in {"input", "button"} and self.forms and name:
+            self.forms[-1][1][name] = a.get("value") or ""
         elif tag == "code" and a.get("id") == "auth-code":
             self._in_code = True
 
@@ -80,9 +81,10 @@ def approve(url: str, ca_bundle: str) -> str:
     finder.feed(page.text)
     if finder.code:  # an --auto-approve emulator answers with the code right away
         return finder.code
-    allow = next(f for f in finder.forms if f["fields"].get("decision") == "allow")  # type: ignore[union-attr]
-    action = urllib.parse.urljoin(url, str(allow["action"]) or url)
-    result = requests.post(action, data=allow["fields"], verify=ca_bundle, timeout=30)
+    action, fields = next(f for f in finder.forms if f[1].get("decision") == "allow")
+    result = requests.post(
+        urllib.parse.urljoin(url, action or url), data=fields, verify=ca_bundle, timeout=30
+    )
     result.raise_for_status()
     finder = _FormFinder()
     finder.feed(result.text)
@@ -137,20 +139,20 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dvc-dropbox-demo-"))
-    emulator = subprocess.Popen(
-        [str(BIN / "python"), "-m", "dropbox_emulator", "--data-dir", str(work / "emulator")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    emulator = EmulatorServer(data_dir=work / "emulator")
     try:
-        assert emulator.stdout is not None
-        ready = json.loads(emulator.stdout.readline())
-        say(f"Dropbox API emulator listening on {ready['url']}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DROPBOX_")}
-        # Only host names and a CA bundle differ from real Dropbox; no credentials are given.
-        env.update({k: v for k, v in ready["env"].items() if k != "DROPBOX_APP_KEY"})
+        try:
+            emulator.start()
+        except EmulatorStartError as exc:
+            print(f"[demo] {exc}", file=sys.stderr)
+            return 1
+        say(f"Dropbox API emulator listening on {emulator.url}")
+        # Only host names and a CA bundle differ from real Dropbox: no credentials, no app key
+        # (the remote's app_key option is what a user sets) and none of your own configuration.
+        (work / "home").mkdir()
+        env = emulator.isolated_env(work / "home", app_key=False)
         env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-        app_key = ready["env"]["DROPBOX_APP_KEY"]
+        app_key = emulator.app_key
 
         repo = work / "project"
         repo.mkdir()
@@ -165,7 +167,7 @@ def main() -> int:
         run(["dvc", "remote", "modify", "myremote", "app_key", app_key], repo, env)
 
         say("First push: authorize on Dropbox, then upload")
-        push_with_authorization(repo, env, ready["ca_bundle"], args.interactive)
+        push_with_authorization(repo, env, emulator.ca_bundle, args.interactive)
         creds = repo / ".dvc" / "tmp" / "dropbox-user-credentials.json"
         print(
             f"[demo] credentials saved in {creds.relative_to(repo)} "
@@ -191,8 +193,7 @@ def main() -> int:
         say("Done: pushed to dropbox://my-directory and pulled back byte-identical")
         return 0
     finally:
-        emulator.terminate()
-        emulator.wait(30)
+        emulator.stop()
         if args.keep:
             print(f"[demo] project kept in {work}")
         else:

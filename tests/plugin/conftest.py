@@ -51,22 +51,7 @@ def isolated_cli_env(
     emulator: EmulatorProcess, token: dict[str, Any], home: Path
 ) -> dict[str, str]:
     """Env for `dvc` subprocesses: the emulator, valid credentials, nothing of the user's."""
-    env = dict(os.environ)
-    env.update(credential_env(emulator, token))
-    env.update(
-        {
-            "DVC_NO_ANALYTICS": "1",
-            "DVC_SITE_CACHE_DIR": str(home / "dvc-site-cache"),
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-            "GIT_AUTHOR_NAME": "t",
-            "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t",
-            "GIT_COMMITTER_EMAIL": "t@example.com",
-        }
-    )
-    return env
+    return emulator.isolated_env(home, token)
 
 
 @pytest.fixture
