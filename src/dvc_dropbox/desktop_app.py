@@ -155,6 +155,9 @@ class Candidate:
     folder: Path  # where the remote's folder is (or would be) on this computer
     sync_path: str  # the same folder as Selective Sync lists it, relative to the Dropbox folder
     certain: bool  # False: the account could not be matched for sure (say so)
+    # A guess worth a look but not worth a line when absent: a member folder of a team space,
+    # when the account (and so its member folder's name) is unknown.
+    speculative: bool = False
 
 
 def _relative_parts(path: str) -> list[str]:
@@ -189,8 +192,8 @@ def synced_folder_candidates(
     else:
         linked = list(app.accounts)
         notes.append(
-            "the remote's account could not be read, so each Dropbox folder of the desktop app "
-            "was taken for the account's home folder (not sure in a team space)"
+            "the remote's account could not be read (see Status above), so the folders above "
+            "are guesses: the desktop app's Dropbox folders, and for a team each folder in it"
         )
     candidates = []
     for acc in linked:
@@ -211,7 +214,26 @@ def synced_folder_candidates(
         candidates.append(
             Candidate(acc, acc.path.joinpath(*sync_parts), "/".join(sync_parts), certain)
         )
+        if account is None and acc.is_team and not (path_root and path_root != "home"):
+            candidates += [
+                Candidate(
+                    acc,
+                    member / Path(*parts),
+                    f"{member.name}/" + "/".join(parts),
+                    False,
+                    speculative=True,
+                )
+                for member in _member_folders(acc.path)
+            ]
     return candidates, notes
+
+
+def _member_folders(folder: Path) -> list[Path]:
+    """The folders of a team space root: one of them may be the (unknown) member's home."""
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return []
 
 
 def existing_folder(folder: Path) -> Optional[Path]:

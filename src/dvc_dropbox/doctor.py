@@ -57,7 +57,7 @@ def find_synced(
         found = desktop_app.existing_folder(candidate.folder)
         if found is not None:
             synced.append((candidate, found))
-        else:
+        elif not candidate.speculative:
             absent.append(candidate)
     return SyncFinding(synced, absent, notes)
 
@@ -155,10 +155,15 @@ def report_remote_folder(
                     "  The first `dvc push` creates it, and the desktop app then syncs it unless",
                     "  you exclude it: run `dvc-dropbox doctor` again after that push.",
                 ]
-            else:
+            elif candidate.certain:
                 lines.append(
                     f"Remote folder {shown}: not synced here ({candidate.folder} does not exist): "
                     "excluded with Selective Sync, or not synced to this computer (good)"
+                )
+            else:
+                lines.append(
+                    f"Remote folder {shown}: probably not synced here ({candidate.folder} does "
+                    "not exist)"
                 )
     lines += [f"  Note: {note}" for note in finding.notes]
     return lines
@@ -357,19 +362,9 @@ class PushWatch:
 
 
 def _possibly_synced(app: DesktopApp, remote_path: str) -> bool:
-    """A remote folder of that name in a Dropbox folder, or one level down (team spaces)."""
-    parts = desktop_app._relative_parts(remote_path)
-    for acc in app.accounts:
-        if desktop_app.existing_folder(acc.path.joinpath(*parts)) is not None:
-            return True
-        if acc.is_team and acc.path.is_dir():
-            try:
-                members = [p for p in acc.path.iterdir() if p.is_dir()]
-            except OSError:
-                continue
-            if any(desktop_app.existing_folder(m.joinpath(*parts)) for m in members):
-                return True
-    return False
+    """Whether any folder the desktop app might keep the remote's folder in exists (no network)."""
+    candidates, _ = desktop_app.synced_folder_candidates(app, remote_path, None)
+    return any(desktop_app.existing_folder(c.folder) is not None for c in candidates)
 
 
 PUSHES = PushWatch()

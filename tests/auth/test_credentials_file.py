@@ -229,9 +229,7 @@ def test_relative_override_is_resolved_from_the_repository_root(
     assert cred.credentials_path(str(outside)) == outside / "creds" / "x.json"
 
 
-def test_a_new_dvc_folder_is_never_created(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_new_dvc_folder_is_never_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, ".dvc/tmp/x.json")

@@ -132,11 +132,15 @@ def test_unsure_cases_say_so(tmp_path: Path) -> None:
     app = _app(tmp_path)
     found, notes = desktop_app.synced_folder_candidates(app, "dvc/x", TEAM_SPACE, "99")
     assert found == [] and "path_root 99" in notes[0] and "yourself" in notes[0]
+    # The account unknown: every Dropbox folder, and in a team's each of its folders (guesses).
+    (tmp_path / "Dropbox (Acme)" / "Jane Doe").mkdir(parents=True)
     found, notes = desktop_app.synced_folder_candidates(app, "dvc/x", None)
     assert _folders(found) == [
         (tmp_path / "Dropbox" / "dvc" / "x", "dvc/x", False),
         (tmp_path / "Dropbox (Acme)" / "dvc" / "x", "dvc/x", False),
+        (tmp_path / "Dropbox (Acme)" / "Jane Doe" / "dvc" / "x", "Jane Doe/dvc/x", False),
     ]
+    assert [c.speculative for c in found] == [False, False, True]
     assert "could not be read" in notes[0]
     personal_only = DesktopApp(app.info_file, app.accounts[:1])
     found, notes = desktop_app.synced_folder_candidates(personal_only, "dvc/x", TEAM_SPACE)

@@ -139,6 +139,22 @@ def test_remote_folder_synced(world: World) -> None:
     assert shows(world.doctor(), "SYNCED to this computer by the desktop app")
 
 
+def test_remote_folder_synced_found_without_credentials(world: World) -> None:
+    """No account to ask: the member folder of the team space is still found, as a guess."""
+    world.env.pop("DROPBOX_REFRESH_TOKEN")
+    world.desktop_app()
+    world.synced_folder.mkdir(parents=True)
+    lines = world.doctor()
+    assert shows(lines, "Status:       cannot check the account: no Dropbox credentials")
+    assert shows(
+        lines,
+        f"Remote folder /{world.remote_path}: SYNCED to this computer by the desktop app (if it "
+        f"is the remote's account), at {world.synced_folder}",
+    )
+    assert shows(lines, f"untick {MEMBER_FOLDER}/{world.remote_path}")
+    assert shows(lines, "the folders above are guesses")
+
+
 def test_remote_folder_excluded(world: World) -> None:
     world.desktop_app()
     # Before the first push the folder is not in Dropbox: "not synced" would be no news yet.
@@ -247,4 +263,3 @@ def test_outside_a_repository_only_the_account_is_checked(world: World) -> None:
     assert any(line.startswith("Account:      Emulator User") for line in lines)
     assert shows(lines, "Remote folder: no DVC remote named, so no folder to check.")
     assert not any(line.startswith("Repository:") for line in lines)
-
