@@ -8,6 +8,7 @@ omitted); outside a repository, pass `--app-key` (or set DROPBOX_APP_KEY).
     dvc-dropbox status [REMOTE]                         account, credential source, expiry
     dvc-dropbox logout [REMOTE]                         revoke at Dropbox, delete stored credentials
     dvc-dropbox export-env [REMOTE]                     print DROPBOX_REFRESH_TOKEN, DROPBOX_APP_KEY
+    dvc-dropbox doctor [REMOTE]                         the Dropbox desktop app vs this repository
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ def _client_for(creds: Any, app_secret: Optional[str], source: Any, store: Any) 
     return client
 
 
-def _account_line(client: Any) -> str:
-    account = client.users_get_current_account()
+def _account_line(account: Any) -> str:
+    """One line for a `users.FullAccount`."""
     return f"{account.name.display_name} <{account.email}> ({account.account_id})"
 
 
@@ -153,7 +154,8 @@ def cmd_login(args: argparse.Namespace) -> int:
     if not save_credentials(store, creds):
         return 1
     try:
-        who = _account_line(_client_for(creds, remote.app_secret, source, store))
+        client = _client_for(creds, remote.app_secret, source, store)
+        who = _account_line(client.users_get_current_account())
     except Exception as exc:  # the credentials are saved; the greeting is optional
         logger.debug("could not read the account: %s", type(exc).__name__)
         who = creds.account_id or "?"
@@ -169,11 +171,16 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    show_status(find_remote(args.remote, args.app_key))
+    return 0
+
+
+def show_status(remote: Remote) -> tuple[Any, Any]:
+    """Print what `dvc-dropbox status` shows; return the client and the `users.FullAccount`."""
     from . import sdk_internals
     from .auth import resolve_credentials
     from .credentials import _utc_now, format_expiry, git_ignore_status
 
-    remote = find_remote(args.remote, args.app_key)
     resolved = resolve_credentials(
         remote.app_key,
         remote.app_secret,
@@ -194,7 +201,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             where += " (git-ignored)" if ignored else " (NOT git-ignored: add it to .gitignore!)"
     _print(f"Credentials:  {where}")
     client = _client_for(creds, remote.app_secret, source, resolved.store)
-    _print(f"Account:      {_account_line(client)}")
+    account = client.users_get_current_account()
+    _print(f"Account:      {_account_line(account)}")
     expires = sdk_internals.access_token_expiration(client)
     if expires is None:
         _print("Access token: expiry unknown")
@@ -209,7 +217,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         _print("Refresh:      automatic (a refresh token is stored)")
     else:
         _print("Refresh:      none (no refresh token; the access token cannot be renewed)")
-    return 0
+    return client, account
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+    from .desktop_app import find_desktop_app
+
+    app = find_desktop_app()
+    # Without a desktop app nothing about the remote matters: no remote lookup, no network.
+    remote = find_remote(args.remote, args.app_key) if app is not None else None
+    return doctor.report(app, remote, show_status, out=_print)
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
@@ -283,10 +301,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage Dropbox credentials for DVC remotes (dropbox://...).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    parser.add_argument("--version", action="version", version=version_text())
+    # `-v` after the subcommand too (`dvc-dropbox status -v`), as with `dvc push -v`. SUPPRESS
+    # keeps a subcommand that lacks it from resetting a `-v` given before the subcommand.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show debug messages",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd = sub.add_parser(name, help=help_text, description=help_text, parents=[verbose])
         cmd.add_argument(
             "remote",
             nargs="?",
@@ -325,7 +354,30 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "export-env", "Print DROPBOX_REFRESH_TOKEN and DROPBOX_APP_KEY for a CI secret store."
     ).set_defaults(func=cmd_export_env)
+    add(
+        "doctor",
+        "Check whether the Dropbox desktop app on this computer syncs the remote's folder, the "
+        "repository or its DVC cache, and say what to do (Selective Sync / Smart Sync).",
+    ).set_defaults(func=cmd_doctor)
     return parser
+
+
+def version_text() -> str:
+    """`dvc-dropbox --version`: ours, and the versions a bug report needs next to it."""
+    from importlib import metadata
+
+    from . import __version__
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return (
+        f"dvc-dropbox {__version__} (dvc {version('dvc')}, dropbox SDK {version('dropbox')}, "
+        f"Python {sys.version.split()[0]})"
+    )
 
 
 class _Formatter(logging.Formatter):

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import DropboxAuthError
+from .errors import DropboxAuthError, DropboxConfigError
 
 logger = logging.getLogger("dvc.dvc_dropbox.credentials")
 
@@ -121,15 +121,135 @@ def user_credentials_path() -> Path:
 
 
 def credentials_path(cwd: Optional[str] = None) -> Path:
-    """DROPBOX_CREDENTIALS_FILE, else <repo>/.dvc/tmp/<DEFAULT_FILE_NAME>, else per-user."""
+    """DROPBOX_CREDENTIALS_FILE, else <repo>/.dvc/tmp/<DEFAULT_FILE_NAME>, else per-user.
+
+    A relative DROPBOX_CREDENTIALS_FILE is resolved from the repository root, not from the
+    working directory: the user guide's `.dvc/tmp/<name>.json` must mean the repository's
+    `.dvc/tmp` from every subfolder (from inside tracked data it used to create a second `.dvc`
+    there, which made DVC take that folder for a nested repository). Outside a repository it is
+    resolved from the working directory. Raises `DropboxConfigError` for a location that would
+    harm the data (see `check_location`), before anyone is asked to authorize.
+    """
     override = os.environ.get(ENV_CREDENTIALS_FILE, "").strip()
     if override:
         path = Path(os.path.expanduser(override))
-        return path if path.is_absolute() else Path(cwd or os.getcwd()) / path
+        if not path.is_absolute():
+            base = find_repo_root(cwd) or cwd or os.getcwd()
+            path = Path(base) / path
+        path = Path(os.path.normpath(path))
+        check_location(path)
+        return path
     root = find_repo_root(cwd)
     if root is not None:
         return Path(root) / ".dvc" / "tmp" / DEFAULT_FILE_NAME
     return user_credentials_path()
+
+
+# -- locations that would harm the data ----------------------------------------------------------
+
+
+def _existing_ancestor(path: Path) -> Path:
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _dvc_folder_created_by(path: Path) -> Optional[Path]:
+    """The `.dvc` folder that writing `path` would create (None if it would create none).
+
+    A new `.dvc` folder turns its parent into a DVC repository in DVC's eyes: inside tracked data
+    DVC then skips that folder as a nested repository and silently drops its files.
+    """
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        if folder.name == ".dvc":
+            return folder
+        folder = folder.parent
+    return None
+
+
+# The outputs of each repository, listed once per process: (output path, DVC file), real paths.
+_outputs_cache: dict[str, Optional[list[tuple[Path, Path]]]] = {}
+_outputs_guard = threading.Lock()
+
+
+def tracked_output_containing(path: Path) -> Optional[tuple[str, str]]:
+    """(output, DVC file) of the DVC-tracked output that is or contains `path`, else None.
+
+    Both are relative to the repository root. Asks DVC itself (its index of every .dvc file and
+    dvc.yaml stage, with `wdir`, `foreach`, imports, `cache: false` outputs and .dvcignore
+    applied), because a scan of our own would miss some of those forms. Cost: one `Repo` and one
+    walk of the work tree that skips tracked folders (what `dvc status` does anyway; ~0.15 s for
+    30 .dvc files), once per process and repository, and only for a file outside `.dvc/`: DVC
+    never tracks anything there, so the default location costs nothing.
+    """
+    real = Path(os.path.realpath(path))
+    root = find_repo_root(str(_existing_ancestor(real)))
+    if root is None:
+        return None
+    root_path = Path(os.path.realpath(root))
+    try:
+        rel = real.relative_to(root_path)
+    except ValueError:
+        return None
+    if rel.parts[:1] in ((".dvc",), (".git",)):
+        return None
+    with _outputs_guard:  # held while listing: concurrent callers wait instead of repeating it
+        if str(root_path) not in _outputs_cache:
+            _outputs_cache[str(root_path)] = _list_outputs(root)
+        outputs = _outputs_cache[str(root_path)]
+    for out_path, dvcfile in outputs or ():
+        if real == out_path or out_path in real.parents:
+            where = dvcfile.relative_to(root_path) if root_path in dvcfile.parents else dvcfile
+            return str(out_path.relative_to(root_path)), str(where)
+    return None
+
+
+def _list_outputs(root: str) -> Optional[list[tuple[Path, Path]]]:
+    """The local outputs of the repository at `root`; None if DVC cannot read it.
+
+    A repository DVC cannot read is not ours to judge: DVC's own command reports what is wrong.
+    """
+    try:
+        from dvc.repo import Repo
+        from dvc.repo.index import Index
+
+        def skip(relpath: str, exc: Exception) -> None:
+            logger.debug("skipping %s while looking for tracked outputs: %s", relpath, exc)
+
+        with Repo(root) as repo:
+            return [
+                (Path(os.path.realpath(out.fs_path)), Path(os.path.realpath(out.stage.path)))
+                for out in Index.from_repo(repo, onerror=skip).outs
+                if out.protocol == "local"
+            ]
+    except Exception as exc:
+        logger.debug("could not list the outputs of %s: %s", root, exc)
+        return None
+
+
+def check_location(path: Path) -> None:
+    """Refuse a credentials file that would create a `.dvc` folder or lie in tracked data."""
+    created = _dvc_folder_created_by(path)
+    if created is not None:
+        raise DropboxConfigError(
+            f"{ENV_CREDENTIALS_FILE} points to {path}, which would create the folder {created}; "
+            f"DVC would then take {created.parent} for a DVC repository. dvc-dropbox never "
+            "creates a .dvc folder: run the command inside your DVC repository (a relative "
+            f"{ENV_CREDENTIALS_FILE} is resolved from its root), or point {ENV_CREDENTIALS_FILE} "
+            "at a file in an existing folder"
+        )
+    tracked = tracked_output_containing(path)
+    if tracked is not None:
+        output, dvcfile = tracked
+        raise DropboxConfigError(
+            f"{ENV_CREDENTIALS_FILE} points to {path}, inside '{output}', which DVC tracks "
+            f"({dvcfile}): the Dropbox token would become part of that data and be pushed with "
+            f"it. Nothing was written. Point {ENV_CREDENTIALS_FILE} outside tracked data, e.g. "
+            f"`export {ENV_CREDENTIALS_FILE}=.dvc/tmp/{path.name}` (relative paths are resolved "
+            "from the repository root)"
+        )
 
 
 class CredentialsFile:
@@ -142,11 +262,23 @@ class CredentialsFile:
     def __repr__(self) -> str:
         return f"CredentialsFile({str(self.path)!r})"
 
+    def _make_folder(self) -> None:
+        # The last line of defence behind `check_location`: whoever built this path, never
+        # create a `.dvc` folder (it would turn its parent into a DVC repository).
+        created = _dvc_folder_created_by(self.path)
+        if created is not None:
+            raise DropboxConfigError(
+                f"not writing the Dropbox credentials file {self.path}: that would create the "
+                f"folder {created}, and DVC would then take {created.parent} for a DVC "
+                f"repository. Point {ENV_CREDENTIALS_FILE} at a file in an existing folder"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         from filelock import FileLock, Timeout
 
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder()
         lock_path = str(self.path.resolve()) + ".lock"
         with _LOCKS_GUARD:
             # One lock object per path and process: re-entrant within a thread, while another
@@ -249,7 +381,7 @@ class CredentialsFile:
         return True
 
     def _write_document(self, doc: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_folder()
         data = json.dumps(doc, indent=2, sort_keys=True) + "\n"
         # mkstemp creates the file with mode 0600; os.replace makes the new content appear at once.
         fd, tmp = tempfile.mkstemp(

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Optional
 from dvc_objects.fs.base import FileSystem
 from funcy import cached_property, wrap_prop
 
-from . import urls
+from . import doctor, urls
 from .errors import DropboxConfigError
 from .fs import DEFAULT_JOBS, DropboxFS, parse_chunk_size
 
@@ -119,6 +119,15 @@ class DropboxFileSystem(FileSystem):
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         self._check_root(path)
         self.fs.mkdir(path, create_parents=create_parents)
+
+    def put_file(self, from_file: Any, to_info: str, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().put_file(from_file, to_info, *args, **kwargs)
+        except BaseException:
+            doctor.PUSHES.upload_failed()
+            raise
+        # After a push, once per repository: a hint if the desktop app syncs this folder too.
+        doctor.PUSHES.uploaded(self.root, self.fs_args.get("path_root"), self)
 
     def upload_fobj(self, fobj: Any, to_info: str, **kwargs: Any) -> None:
         # Straight into the transfer layer (streamed in chunks), no temporary copy.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import re
 import stat
 import subprocess
@@ -23,6 +25,7 @@ from tests.auth.conftest import (
     run,
 )
 from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.screen import run_on_screen
 
 TIMEOUT = 120
 
@@ -193,3 +196,32 @@ def test_commands_need_an_app_key(emulator: EmulatorProcess, tmp_path: Path) -> 
     assert result.returncode == 1 and "--app-key" in result.stderr
     result = run([DVC_DROPBOX, "login", "--app-key", ""], tmp_path, base_env(emulator))
     assert result.returncode == 1
+
+
+def test_version(tmp_path: Path) -> None:
+    from importlib import metadata
+
+    import dvc_dropbox
+
+    status, lines = run_on_screen(DVC_DROPBOX, ["--version"], tmp_path, {**os.environ})
+    assert status == 0
+    assert lines == [
+        f"dvc-dropbox {dvc_dropbox.__version__} (dvc {metadata.version('dvc')}, dropbox SDK "
+        f"{metadata.version('dropbox')}, Python {platform.python_version()})"
+    ]
+    assert dvc_dropbox.__version__ == metadata.version("dvc-dropbox")
+
+
+@pytest.mark.parametrize("where", ["before", "after", "none"])
+def test_verbose_before_or_after_the_subcommand(
+    emulator: EmulatorProcess, repo: Path, where: str
+) -> None:
+    tok = emulator.token()
+    env = base_env(emulator, DROPBOX_REFRESH_TOKEN=tok["refresh_token"])
+    args = {"before": ["-v", "status"], "after": ["status", "-v"], "none": ["status"]}[where]
+    status, lines = run_on_screen(DVC_DROPBOX, args, repo / "data", env)
+    assert status == 0, lines
+    debug = "DEBUG: Dropbox credentials from the environment variable DROPBOX_REFRESH_TOKEN"
+    assert (debug in lines) == (where != "none"), lines
+    assert any(line.startswith("Account:      Emulator User") for line in lines)
+    assert_no_secrets("\n".join(lines), [tok["refresh_token"], tok["access_token"]])

@@ -15,7 +15,7 @@ import pytest
 
 from dvc_dropbox import credentials as cred
 from dvc_dropbox.credentials import Credentials, CredentialsFile
-from dvc_dropbox.errors import DropboxAuthError
+from dvc_dropbox.errors import DropboxAuthError, DropboxConfigError
 
 
 def _creds(app_key: str = "key-a", n: int = 0) -> Credentials:
@@ -199,3 +199,91 @@ def test_git_ignore_status(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> 
         cred.warn_if_not_git_ignored(tmp_path / "deep" / "creds.json")
         cred.warn_if_not_git_ignored(tmp_path / "ignored.json")
     assert caplog.text.count("NOT ignored") == 1
+
+
+def _dvc_repo(path: Path) -> Path:
+    from dvc.repo import Repo
+
+    path.mkdir(parents=True)
+    Repo.init(str(path), no_scm=True).close()
+    return path
+
+
+def test_relative_override_is_resolved_from_the_repository_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _dvc_repo(tmp_path / "repo")
+    (repo / "data" / "sub").mkdir(parents=True)
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, ".dvc/tmp/x.json")
+    want = repo / ".dvc" / "tmp" / "x.json"
+    for cwd in (repo, repo / "data", repo / "data" / "sub"):
+        assert cred.credentials_path(str(cwd)) == want
+        monkeypatch.chdir(cwd)
+        assert cred.credentials_path() == want  # the working directory, as DVC finds it
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, "../outside.json")
+    assert cred.credentials_path(str(repo / "data")) == tmp_path / "outside.json"
+    # Outside any repository: from the working directory.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, "creds/x.json")
+    assert cred.credentials_path(str(outside)) == outside / "creds" / "x.json"
+
+
+def test_a_new_dvc_folder_is_never_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, ".dvc/tmp/x.json")
+    with pytest.raises(DropboxConfigError) as info:
+        cred.credentials_path(str(outside))
+    message = str(info.value)
+    assert f"would create the folder {outside / '.dvc'}" in message
+    assert f"take {outside} for a DVC repository" in message
+    assert not (outside / ".dvc").exists()
+    # Inside a repository, a `.dvc` below the root is refused too, whoever built the path.
+    repo = _dvc_repo(tmp_path / "repo")
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, "sub/.dvc/x.json")
+    with pytest.raises(DropboxConfigError, match=r"never creates a \.dvc folder"):
+        cred.credentials_path(str(repo))
+    store = CredentialsFile(repo / "sub" / ".dvc" / "tmp" / "x.json")
+    with pytest.raises(DropboxConfigError, match="would create the folder"), store.locked():
+        pass
+    assert not (repo / "sub").exists()
+    # An existing `.dvc` folder (the root's) is fine: only its `tmp` is created.
+    store = CredentialsFile(repo / ".dvc" / "tmp" / "new" / "x.json")
+    with store.locked():
+        store.put(_creds())
+    assert store.get("key-a") is not None
+
+
+def test_a_file_inside_a_tracked_output_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _dvc_repo(tmp_path / "repo")
+    (repo / "data" / "sub").mkdir(parents=True)
+    (repo / "data.dvc").write_text("outs:\n- path: data\n")
+    # A pipeline output declared in a dvc.yaml with its own working directory.
+    (repo / "pipe").mkdir()
+    (repo / "pipe" / "dvc.yaml").write_text(
+        "stages:\n  train:\n    wdir: ..\n    cmd: echo\n    outs:\n    - models\n"
+    )
+    cases = {
+        "data/creds.json": ("data", "data.dvc"),
+        "data/sub/new/creds.json": ("data", "data.dvc"),
+        "models/creds.json": ("models", str(Path("pipe") / "dvc.yaml")),
+    }
+    for value, (output, dvcfile) in cases.items():
+        monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, value)
+        with pytest.raises(DropboxConfigError) as info:
+            cred.credentials_path(str(repo / "data" / "sub"))
+        message = str(info.value)
+        assert f"inside '{output}', which DVC tracks ({dvcfile})" in message, message
+        assert "Nothing was written" in message
+        assert "DROPBOX_CREDENTIALS_FILE=.dvc/tmp/creds.json" in message
+    # An absolute path into the same output is refused as well; neighbours are fine.
+    monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, str(repo / "data" / "x.json"))
+    with pytest.raises(DropboxConfigError, match="which DVC tracks"):
+        cred.credentials_path(str(tmp_path))
+    for fine in ("database/x.json", "secrets/x.json", ".dvc/tmp/x.json"):
+        monkeypatch.setenv(cred.ENV_CREDENTIALS_FILE, fine)
+        assert cred.credentials_path(str(repo / "data")) == repo / fine
+    assert sorted(p.name for p in (repo / "data").iterdir()) == ["sub"]
