@@ -283,11 +283,13 @@ def resolve_credentials(
             refused = oauth_flow.ended()
             if refused is not None:
                 raise refused  # cancelled or failed once in this process: no second link
-            # The bars stay off the screen until the confirmation line is out.
-            with Terminal() as terminal:
-                found = oauth_flow.authorize_no_redirect(app_key, app_secret, terminal=terminal)
-                saved = save_credentials(store, found)
-                terminal.write(authorized_line(found, store.path, saved) + "\n")
+            found = oauth_flow.authorize_no_redirect(app_key, app_secret)
+            # Saved outside the conversation: the file lock may be held by a thread that is
+            # logging, i.e. waiting for the progress-bar lock the conversation holds.
+            saved = save_credentials(store, found)
+            line = authorized_line(found, store.path, saved)
+            with Terminal() as terminal:  # bars cleared around the line, as DVC's own messages
+                terminal.write(line + "\n")
     return Resolved(found, source, store)
 
 

@@ -96,24 +96,20 @@ def authorize_no_redirect(
     stdin: Optional[TextIO] = None,
     out: Optional[TextIO] = None,
     attempts: int = CODE_ATTEMPTS,
-    terminal: Optional[Terminal] = None,
 ) -> Credentials:
     """Print the link, read the verification code, exchange it: at most once per process.
 
-    Pass `terminal` (an entered `Terminal`) to keep progress bars off the screen after this
-    returns, e.g. while the caller prints a confirmation. A cancel (empty line, Ctrl-D, Ctrl-C)
-    or any failure ends authorization for the rest of the process: later calls raise at once.
-    Ctrl-C itself propagates as KeyboardInterrupt.
+    Progress bars stay off the screen from the link to the exchanged code. A cancel (empty
+    line, Ctrl-D, Ctrl-C) or any failure ends authorization for the rest of the process: later
+    calls raise at once. Ctrl-C itself propagates as KeyboardInterrupt.
     """
     global _ended
     with FLOW_LOCK:
         if _ended is not None:
             raise DropboxAuthError(_ended)
         try:
-            if terminal is not None:
+            with Terminal(stdin, out) as terminal:
                 return _ask(app_key, app_secret, terminal, attempts)
-            with Terminal(stdin, out) as own:
-                return _ask(app_key, app_secret, own, attempts)
         except DropboxAuthError as exc:
             _ended = str(exc)
             raise

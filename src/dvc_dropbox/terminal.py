@@ -166,8 +166,10 @@ class Terminal:
     def __enter__(self) -> Terminal:
         stack = contextlib.ExitStack()
         try:
-            stack.enter_context(_rich_paused())
+            # tqdm's lock first: DVC's log handler writes under it and may then print through
+            # rich (Tqdm.write into rich's FileProxy), so the other order could deadlock.
             stack.enter_context(_tqdm_paused(self.out))
+            stack.enter_context(_rich_paused())
         except BaseException:
             stack.close()
             raise
