@@ -38,6 +38,7 @@ from .credentials import (
 )
 from .errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
 from .oauth_flow import SCOPES
+from .terminal import Terminal
 
 logger = logging.getLogger("dvc.dvc_dropbox.auth")
 
@@ -48,6 +49,8 @@ ENV_APP_KEY = "DROPBOX_APP_KEY"
 # The SDK refreshes this long before the recorded expiry (dropbox_client.TOKEN_EXPIRATION_BUFFER).
 REFRESH_MARGIN = datetime.timedelta(seconds=300)
 APP_CONSOLE_URL = "https://www.dropbox.com/developers/apps"
+# Naming the account after authorizing is one request; a slow answer must not hold the command.
+ACCOUNT_LOOKUP_TIMEOUT_S = 10.0
 
 __all__ = [
     "SCOPES",
@@ -282,9 +285,42 @@ def resolve_credentials(
         # Another thread may have authorized while this one waited for the lock.
         found = _load(store, app_key)
         if found is None:
+            refused = oauth_flow.ended()
+            if refused is not None:
+                raise refused  # cancelled or failed once in this process: no second link
             found = oauth_flow.authorize_no_redirect(app_key, app_secret)
-            save_credentials(store, found)
+            # Saved outside the conversation: the file lock may be held by a thread that is
+            # logging, i.e. waiting for the progress-bar lock the conversation holds.
+            saved = save_credentials(store, found)
+            line = authorized_line(found, store.path, saved)
+            with Terminal() as terminal:  # bars cleared around the line, as DVC's own messages
+                terminal.write(line + "\n")
     return Resolved(found, source, store)
+
+
+def authorized_line(creds: Credentials, path: Path, saved: bool) -> str:
+    """The one line after a successful first use: whose account, and where it was kept."""
+    who = _account_name(creds)
+    if saved:
+        return f"Authorized Dropbox account {who}; credentials saved to {path}"
+    return f"Authorized Dropbox account {who} for this command only (not saved to {path})"
+
+
+def _account_name(creds: Credentials) -> str:
+    """`Name <email>` of the account just authorized; its id if Dropbox does not say quickly."""
+    try:
+        client = dropbox.Dropbox(
+            oauth2_access_token=creds.access_token,
+            max_retries_on_error=0,
+            max_retries_on_rate_limit=0,
+            timeout=ACCOUNT_LOOKUP_TIMEOUT_S,
+            user_agent="dvc-dropbox",
+        )
+        account = client.users_get_current_account()
+        return f"{account.name.display_name} <{account.email}>"
+    except Exception as exc:  # the credentials are saved; naming the account is a courtesy
+        logger.debug("could not read the Dropbox account: %s", type(exc).__name__)
+        return creds.account_id or "(account id unknown)"
 
 
 def _load(store: CredentialsFile, app_key: str) -> Optional[Credentials]:

@@ -8,6 +8,8 @@ Two variants:
 
 DVC runs transfers in many threads; `FLOW_LOCK` makes sure a process asks at most once at a time,
 and callers re-check the credentials file after taking it (another thread may have just finished).
+A process asks at most once in all: after a cancel or a failure, later calls fail at once.
+While the link is shown and the code read, `terminal.Terminal` keeps DVC's progress bars away.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Optional, TextIO
 
 from .credentials import Credentials
 from .errors import DropboxAuthError
+from .terminal import Terminal
 
 # What the plugin needs (dropbox-api.md §5.5). files.metadata.write is requested because
 # folder creation/moves need it on some account types and Dropbox recommends it with content.write.
@@ -63,36 +66,8 @@ def _result_to_credentials(app_key: str, result: Any) -> Credentials:
     )
 
 
-class _Prompt:
-    """Writes the guide's text to the terminal, keeping DVC's progress bars out of the way."""
-
-    def __init__(self, stdin: Optional[TextIO], out: Optional[TextIO]):
-        self.stdin = sys.stdin if stdin is None else stdin
-        self.out = sys.stderr if out is None else out
-
-    def write(self, text: str) -> None:
-        tqdm = sys.modules.get("tqdm")
-        if tqdm is not None and self.out in (sys.stdout, sys.stderr):
-            # Clears any visible bar first; otherwise its redraws garble the link.
-            with tqdm.tqdm.external_write_mode(file=self.out):
-                self.out.write(text)
-                self.out.flush()
-        else:
-            self.out.write(text)
-            self.out.flush()
-
-    def read_line(self, prompt: str) -> Optional[str]:
-        """One line from the user; None on end of input (Ctrl-D)."""
-        self.write(prompt)
-        line = self.stdin.readline()
-        if not line:
-            self.write("\n")
-            return None
-        return line.strip()
-
-
-def show_link(prompt: _Prompt, url: str) -> None:
-    prompt.write(f"\nGo to the following link in your browser:\n\n    {url}\n\n")
+def show_link(terminal: Terminal, url: str) -> None:
+    terminal.write(f"\nGo to the following link in your browser:\n\n    {url}\n\n")
 
 
 def _cancelled(what: str) -> DropboxAuthError:
@@ -100,6 +75,18 @@ def _cancelled(what: str) -> DropboxAuthError:
         f"Dropbox authorization cancelled ({what}); nothing was saved. "
         "Run the command again to authorize."
     )
+
+
+# Why the one interactive authorization of this process ended without credentials. DVC retries a
+# failed filesystem per stage, per remote and per thread (a pull with two import-url stages built
+# it 4 to 7 times); after a cancel or a failure each of those gets this answer instead of a link.
+_ended: Optional[str] = None
+
+
+def ended() -> Optional[DropboxAuthError]:
+    """The error that ended this process's authorization, if it ended without credentials."""
+    with FLOW_LOCK:
+        return DropboxAuthError(_ended) if _ended is not None else None
 
 
 def authorize_no_redirect(
@@ -110,7 +97,28 @@ def authorize_no_redirect(
     out: Optional[TextIO] = None,
     attempts: int = CODE_ATTEMPTS,
 ) -> Credentials:
-    """Print the link, read the verification code, exchange it. Ctrl-C propagates untouched."""
+    """Print the link, read the verification code, exchange it: at most once per process.
+
+    Progress bars stay off the screen from the link to the exchanged code. A cancel (empty
+    line, Ctrl-D, Ctrl-C) or any failure ends authorization for the rest of the process: later
+    calls raise at once. Ctrl-C itself propagates as KeyboardInterrupt.
+    """
+    global _ended
+    with FLOW_LOCK:
+        if _ended is not None:
+            raise DropboxAuthError(_ended)
+        try:
+            with Terminal(stdin, out) as terminal:
+                return _ask(app_key, app_secret, terminal, attempts)
+        except DropboxAuthError as exc:
+            _ended = str(exc)
+            raise
+        except KeyboardInterrupt:
+            _ended = str(_cancelled("interrupted with Ctrl-C"))
+            raise
+
+
+def _ask(app_key: str, app_secret: Optional[str], terminal: Terminal, attempts: int) -> Credentials:
     import dropbox
     import requests
 
@@ -122,10 +130,13 @@ def authorize_no_redirect(
         use_pkce=True,
         timeout=HTTP_TIMEOUT_S,
     )
-    prompt = _Prompt(stdin, out)
-    show_link(prompt, flow.start())
+    show_link(terminal, flow.start())
     for attempt in range(1, attempts + 1):
-        code = prompt.read_line("Enter verification code: ")
+        try:
+            code = terminal.read_line("Enter verification code: ")
+        except KeyboardInterrupt:
+            terminal.write("\n")  # the cursor is still after the prompt
+            raise
         if not code:
             raise _cancelled("no verification code entered")
         try:
@@ -139,7 +150,7 @@ def authorize_no_redirect(
             left = attempts - attempt
             if left == 0:
                 break
-            prompt.write(
+            terminal.write(
                 "Dropbox did not accept that code (codes are single-use and expire after a "
                 f"few minutes). Paste the code again ({left} attempt{'s' if left > 1 else ''} "
                 "left), or press Enter to cancel.\n"
@@ -228,10 +239,10 @@ def authorize_with_redirect(
         use_pkce=True,
         timeout=HTTP_TIMEOUT_S,
     )
-    prompt = _Prompt(None, out)
     url = flow.start()
-    show_link(prompt, url)
-    prompt.write(f"Waiting for Dropbox to redirect to {redirect_uri} ...\n")
+    with Terminal(out=out) as terminal:
+        show_link(terminal, url)
+        terminal.write(f"Waiting for Dropbox to redirect to {redirect_uri} ...\n")
     if open_browser:
         import webbrowser
 

@@ -19,6 +19,10 @@ REFRESH_TOKEN = "_oauth2_refresh_token"
 APP_KEY = "_app_key"
 SCOPE = "_scope"
 HEADERS = "_headers"
+# The requests.Session the SDK sends through: upload_progress wraps its `send` to report bytes
+# as they leave (the SDK gives no progress hook). Not in CLIENT_ATTRIBUTES: the pin test checks it
+# on its own, as the session object is not a plain constructor value.
+HTTP_SESSION = "_session"
 CLIENT_ATTRIBUTES: dict[str, str] = {
     ACCESS_TOKEN: "oauth2_access_token",
     ACCESS_TOKEN_EXPIRATION: "oauth2_access_token_expiration",
@@ -79,6 +83,11 @@ def headers(client: Any) -> dict[str, str]:
     return dict(getattr(client, HEADERS) or {})
 
 
+def http_session(client: Any) -> Any:
+    """The client's requests.Session, or None if this SDK keeps it elsewhere."""
+    return getattr(client, HTTP_SESSION, None)
+
+
 def union_tag(value: Any) -> Optional[str]:
     """The tag of a stone union (e.g. 'not_found'), or None if `value` is not a union."""
     from dropbox import stone_base
@@ -107,6 +116,7 @@ __all__ = [
     "access_token_expiration",
     "app_key",
     "headers",
+    "http_session",
     "refresh_token",
     "scope",
     "set_access_token",

@@ -35,7 +35,7 @@ import threading
 import uuid
 from typing import Any, BinaryIO, Optional
 
-from . import sdk_errors, sdk_internals
+from . import sdk_errors, sdk_internals, upload_progress
 from .batcher import BatchCommitter, RetryEntry
 from .errors import DropboxIntegrityError, DropboxRemoteError
 from .pacer import Action, Pacer, logger
@@ -183,6 +183,27 @@ def _noop_callback() -> Any:
     return DEFAULT_CALLBACK
 
 
+class _Progress:
+    """Bytes of one file sent so far, told to DVC's callback once each, as they leave.
+
+    Requests report through `upload_progress` every MiB while they are sent; a retried request or
+    a re-uploaded session sends bytes again, which are not counted again (the bar never goes back).
+    """
+
+    def __init__(self, callback: Any):
+        self.callback = callback
+        self.reported = 0
+
+    def advance_to(self, offset: int) -> None:
+        if offset > self.reported:
+            self.callback.relative_update(offset - self.reported)
+            self.reported = offset
+
+    def sending(self, offset: int, data: bytes) -> Any:
+        """Context for the request that sends `data`, the file's bytes from `offset` on."""
+        return upload_progress.sending(data, lambda sent: self.advance_to(offset + sent))
+
+
 # -- commits -------------------------------------------------------------------------------------
 
 
@@ -228,6 +249,8 @@ class Transfers:
             )
         # Bounded memory: each large-file upload holds one chunk; at most this many at once.
         self._chunk_slots = threading.BoundedSemaphore(max(1, memory_budget // chunk_size))
+        # Byte progress inside a request (the SDK's private session: without it, per request).
+        upload_progress.instrument(sdk_internals.http_session(client))
 
     def close(self) -> None:
         if self.committer is not None:
@@ -248,34 +271,35 @@ class Transfers:
         if size is not None:
             callback.set_size(size)
         source = _Source(fobj)
+        progress = _Progress(callback)
         if size is not None and size <= self.chunk_size:
-            return self._upload_small(source.read(size), path, callback)
+            return self._upload_small(source.read(size), path, progress)
         # A chunk is read only with a memory slot in hand: jobs x chunk_size could be gigabytes.
         with self._chunk_slots:
             first = source.read(self.chunk_size)
             if len(first) == self.chunk_size:
                 held = [first]  # handed over, so only the session code holds the chunk
                 del first
-                return self._upload_large(source, held, path, size, callback)
+                return self._upload_large(source, held, path, size, progress)
         # Turned out small (unknown or wrong size).
         if size is None:
             callback.set_size(len(first))
-        return self._upload_small(first, path, callback)
+        return self._upload_small(first, path, progress)
 
-    def _upload_small(self, data: bytes, path: str, callback: Any) -> Any:
+    def _upload_small(self, data: bytes, path: str, progress: _Progress) -> Any:
         from dropbox import files
 
         local_hash = content_hash(data)
         for attempt in range(MAX_SESSION_RESTARTS + 1):
             with self._uploading():
-                result = self.pacer.call(
-                    self.client.files_upload_session_start,
-                    data,
-                    close=True,
-                    content_hash=local_hash,
-                )
-                if attempt == 0:
-                    callback.relative_update(len(data))
+                with progress.sending(0, data):
+                    result = self.pacer.call(
+                        self.client.files_upload_session_start,
+                        data,
+                        close=True,
+                        content_hash=local_hash,
+                    )
+                progress.advance_to(len(data))
                 cursor = files.UploadSessionCursor(session_id=result.session_id, offset=len(data))
                 try:
                     metadata = self._commit(cursor, path, local_hash)
@@ -288,11 +312,16 @@ class Transfers:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upload_large(
-        self, source: _Source, held: list[bytes], path: str, size: Optional[int], callback: Any
+        self,
+        source: _Source,
+        held: list[bytes],
+        path: str,
+        size: Optional[int],
+        progress: _Progress,
     ) -> Any:
         for attempt in range(MAX_SESSION_RESTARTS + 1):
             try:
-                return self._upload_session(source, held, path, size, callback)
+                return self._upload_session(source, held, path, size, progress)
             except SessionGone:
                 if attempt == MAX_SESSION_RESTARTS or not source.rewind(0):
                     raise
@@ -301,7 +330,12 @@ class Transfers:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _upload_session(
-        self, source: _Source, held: list[bytes], path: str, size: Optional[int], callback: Any
+        self,
+        source: _Source,
+        held: list[bytes],
+        path: str,
+        size: Optional[int],
+        progress: _Progress,
     ) -> Any:
         """Sequential session: start with the held first chunk, append the rest chunk by chunk
         (one chunk in memory: each is dropped before the next is read), close, commit."""
@@ -311,17 +345,17 @@ class Transfers:
         hasher = ContentHasher()
         digests = block_digests(first)
         hasher.feed(0, first, digests)
-        result = self.pacer.call(
-            self.client.files_upload_session_start,
-            first,
-            close=False,
-            content_hash=hash_of_digests(digests),
-        )
+        with progress.sending(0, first):
+            result = self.pacer.call(
+                self.client.files_upload_session_start,
+                first,
+                close=False,
+                content_hash=hash_of_digests(digests),
+            )
         session_id = result.session_id
         sent = len(first)  # bytes the server has
         del first
-        reported = sent
-        callback.relative_update(sent)
+        progress.advance_to(sent)
         chunk = b""
         for _ in range(1_000_000):  # ≥ 48 TiB at 48 MiB chunks; bounded on purpose
             chunk = b""  # drop the previous chunk before reading the next one
@@ -335,14 +369,18 @@ class Transfers:
                     # The last append closes the session; then the commit (through the
                     # committer, so big and small files share the serial batch commits).
                     with self._uploading():
-                        sent = self._append(session_id, sent, chunk, request_hash, close=True)
+                        sent = self._append(
+                            session_id, sent, chunk, request_hash, close=True, progress=progress
+                        )
                         if hasher.size != sent:
                             raise SessionGone(f"upload of {path} lost track of its offset")
-                        callback.relative_update(max(0, sent - reported))
+                        progress.advance_to(sent)
                         cursor = files.UploadSessionCursor(session_id=session_id, offset=sent)
                         metadata = self._commit(cursor, path, hasher.hexdigest())
                     return self._verified(metadata, hasher.hexdigest(), path)
-                sent = self._append(session_id, sent, chunk, request_hash, close=False)
+                sent = self._append(
+                    session_id, sent, chunk, request_hash, close=False, progress=progress
+                )
             except _Rewind as rewind:
                 # The server has less than it acknowledged: re-read from where it is.
                 if not source.rewind(rewind.offset):
@@ -352,12 +390,18 @@ class Transfers:
                     ) from None
                 sent = rewind.offset
                 continue
-            callback.relative_update(max(0, sent - reported))
-            reported = max(reported, sent)
+            progress.advance_to(sent)
         raise DropboxRemoteError(f"upload of {path} did not finish")  # pragma: no cover
 
     def _append(
-        self, session_id: str, offset: int, chunk: bytes, request_hash: str, *, close: bool
+        self,
+        session_id: str,
+        offset: int,
+        chunk: bytes,
+        request_hash: str,
+        *,
+        close: bool,
+        progress: Optional[_Progress] = None,
     ) -> int:
         """Append `chunk` at `offset`, resuming from the server's `correct_offset`; new offset.
 
@@ -370,13 +414,15 @@ class Transfers:
         for _ in range(MAX_OFFSET_RESUMES):
             cursor = files.UploadSessionCursor(session_id=session_id, offset=start)
             try:
-                self.pacer.call(
-                    self.client.files_upload_session_append_v2,
-                    data,
-                    cursor,
-                    close=close,
-                    content_hash=request_hash,
-                )
+                reporting = progress.sending(start, data) if progress else contextlib.nullcontext()
+                with reporting:
+                    self.pacer.call(
+                        self.client.files_upload_session_append_v2,
+                        data,
+                        cursor,
+                        close=close,
+                        content_hash=request_hash,
+                    )
                 return end
             except exceptions.ApiError as exc:
                 error = exc.error

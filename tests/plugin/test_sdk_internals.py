@@ -87,6 +87,17 @@ def test_client_attributes_exist_and_hold_the_constructor_arguments() -> None:
     assert sdk_internals.headers(client) == {"X-Test": "1"}
 
 
+def test_http_session_is_the_one_the_client_sends_through() -> None:
+    client, transport = make_client()
+    session = sdk_internals.http_session(client)
+    assert isinstance(session, requests.Session), (
+        f"dropbox {dropbox.__version__}: Dropbox.{sdk_internals.HTTP_SESSION} (set from the "
+        "session= argument) is gone; update src/dvc_dropbox/sdk_internals.py (upload progress "
+        "falls back to once per request meanwhile)"
+    )
+    assert session.get_adapter("https://x/") is transport
+
+
 def test_a_token_set_from_outside_is_the_one_the_sdk_sends() -> None:
     client, transport = make_client()
     sdk_internals.set_access_token(client, "from-another-process", LATER)
@@ -144,7 +155,12 @@ def test_stone_union_slots() -> None:
 
 
 def test_no_other_module_touches_private_sdk_attributes() -> None:
-    names = [*sdk_internals.CLIENT_ATTRIBUTES, sdk_internals.UNION_TAG, sdk_internals.UNION_VALUE]
+    names = [
+        *sdk_internals.CLIENT_ATTRIBUTES,
+        sdk_internals.HTTP_SESSION,
+        sdk_internals.UNION_TAG,
+        sdk_internals.UNION_VALUE,
+    ]
     pattern = re.compile(r"\.(" + "|".join(re.escape(n) for n in names) + r")\b")
     offenders = [
         f"{path.relative_to(SRC)}:{number}: {line.strip()}"
