@@ -176,9 +176,7 @@ class Connection(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def latency(self) -> None:
-        latency = self.runtime.config.latency_ms
-        if latency > 0:
-            time.sleep(latency / 1000.0)
+        self.runtime.realism.sleep_ms(self.runtime.config.latency_ms)  # time-scaled
 
     def read_small(self, reader: BodyReader) -> Optional[bytes]:
         """The whole body, or None if it is larger than MAX_SMALL_BODY."""
