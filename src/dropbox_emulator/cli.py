@@ -219,6 +219,7 @@ def ready_info(runtime: Runtime, server: Server) -> dict[str, Any]:
     env.update(
         REQUESTS_CA_BUNDLE=str(server.tls.ca_bundle),
         DROPBOX_APP_KEY=runtime.apps.default_key,
+        DROPBOX_APP_SECRET=runtime.apps.default_secret,
         DROPBOX_EMULATOR_CONTROL_URL=control_url,
     )
     return {

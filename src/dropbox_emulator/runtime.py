@@ -40,7 +40,7 @@ class Runtime:
         cooldowns = Cooldowns()
         return cls(
             config=config,
-            apps=Apps(config.app_keys),
+            apps=Apps(config.app_keys, config.data_dir / "app-secrets.json"),
             tokens=TokenStore(config.data_dir / "tokens.sqlite3"),
             faults=Faults(),
             stats=stats,

@@ -1,7 +1,7 @@
 """The control API under `/_emulator/` (JSON, no auth, loopback clients only).
 
 * `GET /_emulator`: version, url, app keys, account id, config.
-* `POST /_emulator/tokens` `{"app_key"?, "scopes"?, "ttl"?, "offline"?}` →
+* `POST /_emulator/tokens` `{"app_key"?, "scopes"?, "ttl"?, "offline"?, "pkce"?}` →
   `{"access_token", "refresh_token", "expires_at" (ISO 8601 UTC), "account_id", ...}`.
 * `POST /_emulator/tokens/expire` `{"access_token"}`; `POST /_emulator/tokens/revoke`
   `{"refresh_token"}` (also revokes its access tokens).
@@ -131,7 +131,7 @@ def _scopes(value: Any) -> frozenset[str]:
 
 def new_token(runtime: Runtime, request: Request) -> Response:
     payload = _object(request)
-    unknown = set(payload) - {"app_key", "scopes", "ttl", "offline"}
+    unknown = set(payload) - {"app_key", "scopes", "ttl", "offline", "pkce"}
     if unknown:
         raise ControlError(f"unknown fields: {sorted(unknown)}")
     app_key = payload.get("app_key") or runtime.apps.default_key
@@ -143,14 +143,16 @@ def new_token(runtime: Runtime, request: Request) -> Response:
     if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl <= 0:
         raise ControlError("'ttl' must be a positive number of seconds")
     offline = payload.get("offline", True)
-    if not isinstance(offline, bool):
-        raise ControlError("'offline' must be true or false")
+    pkce = payload.get("pkce", True)  # False: refreshing the token needs the app secret
+    if not isinstance(offline, bool) or not isinstance(pkce, bool):
+        raise ControlError("'offline' and 'pkce' must be true or false")
     issued = runtime.tokens.issue(
         app_key,
         _scopes(payload.get("scopes")),
         float(ttl),
         offline=offline,
         account_id=ACCOUNT_ID,
+        pkce=pkce,
     )
     return Response.json(
         200,

@@ -162,6 +162,7 @@ class ApiCall:
         if info is None:
             conn.finish_body(self.reader)
             name = self.url.path[3:]
+            self.runtime.stats.request(name)  # unknown routes count too
             conn.respond(Response.text(400, f'Unknown API function: "{name}"'), count_out=True)
             raise _Answered
         self.runtime.stats.request(info.url_name)

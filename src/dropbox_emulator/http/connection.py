@@ -206,13 +206,14 @@ class Connection(BaseHTTPRequestHandler):
                 self._small(control_api.handle, url, reader, latency=False)
             elif path.startswith("/2/"):
                 calls.ApiCall(self, url, reader).run()
-            elif path.startswith("/oauth2/"):
+            elif path.startswith(("/oauth2/", "/1/oauth2/")):
                 self._small(pages.handle, url, reader, latency=True)
             elif path.startswith(downloads.LINK_PREFIX):
                 self.latency()
                 downloads.serve_link(self, path, reader)
             else:
                 self.finish_body(reader)
+                self.runtime.stats.request(path.lstrip("/"))  # every request counts
                 self.respond(Response.text(400, f'Unknown API function: "{path.lstrip("/")}"'))
             if self.close_connection and not reader.done:
                 self.linger()
