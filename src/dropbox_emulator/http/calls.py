@@ -442,7 +442,18 @@ class ApiCall:
             self.conn.respond(Response.text(500, "Internal emulator error"), count_out=True)
             return
         header = self._encode(lambda: wire.header_json(wire.encode_result(info, result.metadata)))
-        if header is not None:
-            downloads.serve_blob(
-                self.conn, result.blob, result.size, {"Dropbox-API-Result": header}, fault
-            )
+        if header is None:
+            return
+        # Dropbox's content endpoints support ETag caching (developers' HTTP docs: "ETag",
+        # "If-None-Match" → 304): the tag names the revision, so it changes with the content.
+        etag = f'W/"{result.metadata.rev}"'
+        if downloads.etag_matches(self.conn, etag):
+            self.conn.respond(Response(304, b"", "", {"ETag": etag}))
+            return
+        downloads.serve_blob(
+            self.conn,
+            result.blob,
+            result.size,
+            {"Dropbox-API-Result": header, "ETag": etag},
+            fault,
+        )

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 CODE_TTL_S = 600  # Dropbox's authorization codes are short-lived and single-use
+# Temporary links are collected a day after they expire (until then they answer 410 Gone, not
+# 404), and there are never more than MAX_LINKS of them (the oldest go first).
+LINK_GRACE_S = 24 * 3600
+MAX_LINKS = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -99,6 +103,7 @@ class TokenStore:
             )
         # Every API request looks its token up; keep the hot path off SQLite.
         self._cache: dict[str, AccessToken] = {}
+        self.max_links = MAX_LINKS
 
     def close(self) -> None:
         with self._lock:
@@ -295,9 +300,18 @@ class TokenStore:
     def new_link(self, blob: Path, name: str, ttl: float) -> str:
         link_id = secrets.token_urlsafe(24)
         with self._lock:
+            now = time.time()
+            self._db.execute(
+                "DELETE FROM temporary_links WHERE expires_at < ?", (now - LINK_GRACE_S,)
+            )
+            self._db.execute(
+                "DELETE FROM temporary_links WHERE rowid <= "
+                "(SELECT MAX(rowid) FROM temporary_links) - ?",
+                (self.max_links - 1,),
+            )
             self._db.execute(
                 "INSERT INTO temporary_links VALUES (?, ?, ?, ?)",
-                (link_id, str(blob), name, time.time() + ttl),
+                (link_id, str(blob), name, now + ttl),
             )
         return link_id
 
