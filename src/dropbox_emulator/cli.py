@@ -21,6 +21,15 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from dropbox_emulator import __version__
 from dropbox_emulator.config import DEFAULT_APP_KEY, EmulatorConfig, host_port
+from dropbox_emulator.control.profile import (
+    PROFILES,
+    RANGES,
+    SHARES,
+    SOURCES,
+    ProfileError,
+    apply_profile,
+    parse_range,
+)
 
 if TYPE_CHECKING:
     from dropbox_emulator.http.server import Server
@@ -73,13 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"a registered app key, optionally with its secret; repeatable ({DEFAULT_APP_KEY})",
     )
     parser.add_argument(
-        "--latency-ms", type=_non_negative(float), default=0.0, help="added to every request"
+        "--latency-ms", type=_non_negative(float), default=None, help="added to every request (0)"
     )
     parser.add_argument(
         "--commit-ms",
         type=_non_negative(float),
-        default=0.0,
-        help="how long every commit holds its namespace's write lock",
+        default=None,
+        help="how long every commit holds its namespace's write lock (0)",
     )
     parser.add_argument(
         "--lock-wait-ms",
@@ -104,6 +113,47 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative(float),
         help="per-token request budget (429 too_many_requests); default unlimited",
     )
+    realism = parser.add_argument_group(
+        "realism", "how harsh the emulator is (README: Dropbox realism profile)"
+    )
+    realism.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        help="set every realism value to what Dropbox shows; the flags below override single ones",
+    )
+    realism.add_argument(
+        "--time-scale",
+        type=_positive,
+        help="multiply every delay added and every wait asked for (1; e.g. 0.01 for tests)",
+    )
+    realism.add_argument("--seed", type=int, help="seed of every random choice (0)")
+    for name in RANGES:
+        realism.add_argument(
+            "--" + name.replace("_", "-"),
+            metavar="LOW-HIGH",
+            help=f"seconds, drawn between LOW and HIGH (or N); {SOURCES[name]}",
+        )
+    for name in SHARES:
+        realism.add_argument(
+            "--" + name.replace("_", "-"),
+            type=_non_negative(float),
+            metavar="0..1",
+            help=f"share of the cases; {SOURCES[name]}",
+        )
+    realism.add_argument(
+        "--namespace-commits-per-s",
+        type=_non_negative(float),
+        help="per-namespace commit budget (too_many_write_operations); default unlimited",
+    )
+    realism.add_argument(
+        "--slow-commit-ms", type=_non_negative(float), help="what a slow commit adds"
+    )
+    realism.add_argument(
+        "--enforce-retry-after",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="refuse a retry that comes before the retry_after it was told (profile: on)",
+    )
     parser.add_argument(
         "--verbose",
         action="store_true",
@@ -113,22 +163,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def make_config(args: argparse.Namespace, data_dir: Path) -> EmulatorConfig:
+    """The config: defaults, then `--profile`, then every flag given (they override it)."""
     config = EmulatorConfig(
         data_dir=data_dir,
         host=args.host,
         port=args.port,
         app_keys=list(args.app_keys or [DEFAULT_APP_KEY]),
-        latency_ms=args.latency_ms,
-        commit_ms=args.commit_ms,
         token_ttl=args.token_ttl,
         auto_approve=args.auto_approve,
-        rate_limit_per_s=args.rate_limit_per_s or None,
     )
-    if args.quota_bytes is not None:
-        config.quota_bytes = args.quota_bytes
-    if args.lock_wait_ms is not None:
-        config.lock_wait_ms = args.lock_wait_ms
+    if args.profile is not None:
+        apply_profile(config, args.profile)
+    for name in (
+        "latency_ms",
+        "commit_ms",
+        "quota_bytes",
+        "lock_wait_ms",
+        "time_scale",
+        "seed",
+        "slow_commit_ms",
+        "enforce_retry_after",
+        *SHARES,
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            if name in SHARES and value > 1:
+                raise Refusal(f"--{name.replace('_', '-')} is a share: give a number from 0 to 1")
+            setattr(config, name, value)
+    for name in ("rate_limit_per_s", "namespace_commits_per_s"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(config, name, value or None)  # 0 = unlimited
+    for name in RANGES:
+        value = getattr(args, name)
+        if value is not None:
+            try:
+                setattr(config, name, parse_range(value, name))
+            except ProfileError as exc:
+                raise Refusal(f"--{name.replace('_', '-')}: {exc}") from None
     return config
 
 
@@ -139,6 +219,7 @@ def ready_info(runtime: Runtime, server: Server) -> dict[str, Any]:
     env.update(
         REQUESTS_CA_BUNDLE=str(server.tls.ca_bundle),
         DROPBOX_APP_KEY=runtime.apps.default_key,
+        DROPBOX_APP_SECRET=runtime.apps.default_secret,
         DROPBOX_EMULATOR_CONTROL_URL=control_url,
     )
     return {

@@ -24,6 +24,22 @@ class EmulatorConfig:
     # How long a commit waits for the namespace write lock before answering
     # 429 too_many_write_operations; Dropbox's own wait is short and unpublished.
     lock_wait_ms: float = 100.0
+    # -- realism (control/profile.py documents each value and its source) --------------------
+    profile: Optional[str] = None  # the named profile last applied ("dropbox"), None = fast
+    seed: int = 0  # every random choice (forms, waits, shares) is drawn from Random(seed)
+    time_scale: float = 1.0  # multiplies every delay added and every wait asked for
+    # retry_after (s) drawn for write contention, [low, high]
+    contention_retry_after_s: tuple[float, float] = (1.0, 1.0)
+    # retry_after (s) floor for too_many_requests, [low, high]; the bucket may ask for more
+    too_many_requests_retry_after_s: tuple[float, float] = (1.0, 1.0)
+    contention_409_share: float = 0.0  # single-item commits: 409 route error instead of 429
+    batch_contention_429_share: float = 0.0  # batch finishes: whole-call 429, not per entry
+    namespace_commits_per_s: Optional[float] = None  # per-namespace commit budget
+    plain_text_429_share: float = 0.0  # 429s answered with a text/plain body
+    job_in_progress_s: tuple[float, float] = (0.0, 0.0)  # async jobs stay in_progress this long
+    slow_commit_share: float = 0.0  # commits that take `slow_commit_ms` more
+    slow_commit_ms: float = 0.0
+    enforce_retry_after: bool = False  # a retry before retry_after has passed fails again
 
 
 def host_port(host: str, port: int) -> str:

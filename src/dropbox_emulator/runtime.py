@@ -12,6 +12,7 @@ import dataclasses
 from dropbox_emulator.config import EmulatorConfig, host_port
 from dropbox_emulator.control.faults import Faults
 from dropbox_emulator.control.knobs import RateLimiter, Stats, WriteLocks
+from dropbox_emulator.control.profile import Cooldowns, Realism
 from dropbox_emulator.oauth.apps import Apps
 from dropbox_emulator.oauth.tokens import TokenStore
 from dropbox_emulator.state.store import Store
@@ -27,21 +28,27 @@ class Runtime:
     locks: WriteLocks
     limiter: RateLimiter
     store: Store
+    realism: Realism
+    cooldowns: Cooldowns
 
     @classmethod
     def open(cls, config: EmulatorConfig) -> Runtime:
         """Open (or create) the state under `config.data_dir`."""
         config.data_dir.mkdir(parents=True, exist_ok=True)
         stats = Stats()
+        realism = Realism(config)
+        cooldowns = Cooldowns()
         return cls(
             config=config,
-            apps=Apps(config.app_keys),
+            apps=Apps(config.app_keys, config.data_dir / "app-secrets.json"),
             tokens=TokenStore(config.data_dir / "tokens.sqlite3"),
             faults=Faults(),
             stats=stats,
-            locks=WriteLocks(config, stats),
+            locks=WriteLocks(config, stats, realism, cooldowns),
             limiter=RateLimiter(config),
             store=Store(config.data_dir, config),
+            realism=realism,
+            cooldowns=cooldowns,
         )
 
     @property
@@ -57,10 +64,14 @@ class Runtime:
         return f"https://{self.netloc}"
 
     def reset(self) -> None:
-        """POST /_emulator/reset: stats, faults, rate-limit state and the files; tokens stay."""
+        """POST /_emulator/reset: stats, faults, rate-limit state, the seeded choices (they start
+        again from the seed) and the files; tokens and the config stay."""
         self.stats.reset()
         self.faults.clear()
         self.limiter.reset()
+        self.locks.reset()
+        self.cooldowns.reset()
+        self.realism.reseed()
         self.store.reset()
 
     def close(self) -> None:

@@ -11,7 +11,9 @@ import hashlib
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
+
+from dropbox import stone_serializers
 
 from dropbox_emulator import handlers  # noqa: F401  (register handlers)
 from dropbox_emulator.config import EmulatorConfig
@@ -46,6 +48,12 @@ class Harness:
 
     def entry_failure(self, call: Call) -> Optional[str]:
         return None
+
+    def route_form_contention(self, batch: bool) -> bool:
+        return batch  # as the default config: batches fail per entry, single commits 429
+
+    def run_job(self, kind: str, validator: Any, work: Callable[[], object]) -> str:
+        return self.store.jobs.add(kind, stone_serializers.json_encode(validator, work()))
 
     def body(self, data: bytes) -> Body:
         path = self.spool / secrets.token_hex(8)

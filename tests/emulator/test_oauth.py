@@ -176,7 +176,6 @@ def _authorize_url(emu: EmulatorProcess, **params: str) -> str:
         {"token_access_type": "forever"},
         {"code_challenge_method": "MD5"},
         {"code_challenge": "short"},
-        {"code_challenge": "<omit>", "code_challenge_method": "<omit>"},  # no secret: PKCE needed
         {"scope": "files.content.read no.such.scope"},
         {"state": "s" * 501},
     ],

@@ -1,14 +1,20 @@
 """The control API under `/_emulator/` (JSON, no auth, loopback clients only).
 
 * `GET /_emulator`: version, url, app keys, account id, config.
-* `POST /_emulator/tokens` `{"app_key"?, "scopes"?, "ttl"?, "offline"?}` →
+* `POST /_emulator/tokens` `{"app_key"?, "scopes"?, "ttl"?, "offline"?, "pkce"?}` →
   `{"access_token", "refresh_token", "expires_at" (ISO 8601 UTC), "account_id", ...}`.
 * `POST /_emulator/tokens/expire` `{"access_token"}`; `POST /_emulator/tokens/revoke`
   `{"refresh_token"}` (also revokes its access tokens).
 * `POST /_emulator/faults` a fault or a list of them (`faults.Fault`); `GET`/`DELETE` lists/clears.
 * `GET /_emulator/stats` → `{"requests": {route: n}, "commits", "bytes_in", "bytes_out"}`.
 * `GET`/`POST /_emulator/config` `{"latency_ms"?, "commit_ms"?, "quota_bytes"?,
-  "rate_limit_per_s"?, "lock_wait_ms"?, "token_ttl"?}` → the config, changed live.
+  "rate_limit_per_s"?, "lock_wait_ms"?, "token_ttl"?, "profile"?, "seed"?, "time_scale"?, and
+  every realism value of `control.profile`}` → the config, changed live. A `profile` is applied
+  first, so the other fields of the same request override single values of it.
+* `GET /_emulator/realism` → `{"counts": {"contention", "rate_limited", "early_retries"},
+  "profile", "time_scale", "values": {field: value}, "sources": {field: source}}`:
+  `contention` commits refused with too_many_write_operations, `rate_limited` 429 answers,
+  `early_retries` requests that came back before the wait they were told.
 * `POST /_emulator/reset`: files, stats and faults cleared; tokens kept.
 """
 
@@ -16,10 +22,20 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable
 
 from dropbox_emulator import __version__, handlers
 from dropbox_emulator.control.faults import Fault, FaultSpecError
+from dropbox_emulator.control.profile import (
+    PROFILES,
+    RANGES,
+    SHARES,
+    SOURCES,
+    ProfileError,
+    apply_profile,
+    parse_range,
+    parse_share,
+)
 from dropbox_emulator.exchange import Request, Response
 from dropbox_emulator.handlers.catalogue import ALL_SCOPES
 from dropbox_emulator.oauth.tokens import scope_text
@@ -36,7 +52,12 @@ LIVE_CONFIG: dict[str, bool] = {
     "quota_bytes": False,
     "rate_limit_per_s": True,
     "token_ttl": False,
+    "time_scale": False,
+    "slow_commit_ms": False,
+    "namespace_commits_per_s": True,
 }
+# The other live fields, by kind (validated by their own parsers).
+LIVE_SPECIAL = (*SHARES, *RANGES, "seed", "enforce_retry_after", "profile")
 
 
 class ControlError(Exception):
@@ -110,7 +131,7 @@ def _scopes(value: Any) -> frozenset[str]:
 
 def new_token(runtime: Runtime, request: Request) -> Response:
     payload = _object(request)
-    unknown = set(payload) - {"app_key", "scopes", "ttl", "offline"}
+    unknown = set(payload) - {"app_key", "scopes", "ttl", "offline", "pkce"}
     if unknown:
         raise ControlError(f"unknown fields: {sorted(unknown)}")
     app_key = payload.get("app_key") or runtime.apps.default_key
@@ -122,14 +143,16 @@ def new_token(runtime: Runtime, request: Request) -> Response:
     if not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or ttl <= 0:
         raise ControlError("'ttl' must be a positive number of seconds")
     offline = payload.get("offline", True)
-    if not isinstance(offline, bool):
-        raise ControlError("'offline' must be true or false")
+    pkce = payload.get("pkce", True)  # False: refreshing the token needs the app secret
+    if not isinstance(offline, bool) or not isinstance(pkce, bool):
+        raise ControlError("'offline' and 'pkce' must be true or false")
     issued = runtime.tokens.issue(
         app_key,
         _scopes(payload.get("scopes")),
         float(ttl),
         offline=offline,
         account_id=ACCOUNT_ID,
+        pkce=pkce,
     )
     return Response.json(
         200,
@@ -192,6 +215,9 @@ def stats(runtime: Runtime, request: Request) -> Response:
 def config_view(runtime: Runtime) -> dict[str, Any]:
     config = runtime.config
     view: dict[str, Any] = {name: getattr(config, name) for name in LIVE_CONFIG}
+    for name in LIVE_SPECIAL:
+        value = getattr(config, name)
+        view[name] = list(value) if isinstance(value, tuple) else value
     view.update(
         host=config.host,
         port=config.port,
@@ -201,27 +227,72 @@ def config_view(runtime: Runtime) -> dict[str, Any]:
     return view
 
 
+def realism(runtime: Runtime, request: Request) -> Response:
+    view = config_view(runtime)
+    return Response.json(
+        200,
+        {
+            "counts": runtime.stats.realism(),
+            "profile": runtime.config.profile,
+            "time_scale": runtime.config.time_scale,
+            "values": {name: view.get(name) for name in SOURCES},
+            "sources": SOURCES,
+        },
+    )
+
+
 def get_config(runtime: Runtime, request: Request) -> Response:
     return Response.json(200, config_view(runtime))
 
 
+def _special(name: str, value: Any) -> Any:
+    """A validated value of one LIVE_SPECIAL field (profile excepted)."""
+    if name in SHARES:
+        return parse_share(value, name)
+    if name in RANGES:
+        return parse_range(value, name)
+    if name == "seed":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ControlError("'seed' must be an integer")
+        return value
+    if not isinstance(value, bool):
+        raise ControlError(f"'{name}' must be true or false")
+    return value
+
+
 def set_config(runtime: Runtime, request: Request) -> Response:
     payload = _object(request)
-    unknown = set(payload) - set(LIVE_CONFIG)
+    unknown = set(payload) - set(LIVE_CONFIG) - set(LIVE_SPECIAL)
     if unknown:
         raise ControlError(f"unknown or read-only config fields: {sorted(unknown)}")
-    changes: dict[str, Optional[float]] = {}
-    for name, value in payload.items():
-        if value is None and LIVE_CONFIG[name]:
-            changes[name] = None
-            continue
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ControlError(f"'{name}' must be a non-negative number")
-        changes[name] = value
-    for name, value in changes.items():  # validated first: all or nothing
+    reprofile = "profile" in payload  # null: back to the fast defaults
+    profile = payload.pop("profile", None)
+    if profile is not None and not isinstance(profile, str):
+        raise ControlError("'profile' must be a profile name or null")
+    changes: dict[str, Any] = {}
+    try:
+        for name, value in payload.items():
+            if name in LIVE_SPECIAL:
+                changes[name] = _special(name, value)
+                continue
+            if value is None and LIVE_CONFIG[name]:
+                changes[name] = None
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ControlError(f"'{name}' must be a non-negative number")
+            if name == "time_scale" and value <= 0:
+                raise ControlError("'time_scale' must be a positive number")
+            changes[name] = value
+        if profile is not None and profile not in PROFILES:
+            raise ProfileError(f"unknown profile {profile!r}; known: {sorted(PROFILES)}")
+    except ProfileError as exc:
+        raise ControlError(str(exc)) from None
+    if reprofile:  # validated first: all or nothing
+        apply_profile(runtime.config, profile)
+    for name, value in changes.items():
         if name in ("quota_bytes", "token_ttl") and value is not None:
             value = int(value)
-        if name == "rate_limit_per_s" and value == 0:
+        if name in ("rate_limit_per_s", "namespace_commits_per_s") and value == 0:
             value = None  # 0 means "no limit", like leaving it unset
         setattr(runtime.config, name, value)
     return Response.json(200, config_view(runtime))
@@ -241,6 +312,7 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Runtime, Request], Response]] = {
     ("GET", "faults"): list_faults,
     ("DELETE", "faults"): clear_faults,
     ("GET", "stats"): stats,
+    ("GET", "realism"): realism,
     ("GET", "config"): get_config,
     ("POST", "config"): set_config,
     ("POST", "reset"): reset,

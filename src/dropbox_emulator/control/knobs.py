@@ -1,10 +1,14 @@
 """The realism knobs that make the emulator slow where Dropbox is slow, and the counters.
 
 * `WriteLocks`: Dropbox serialises commits per namespace; a commit holds the namespace's lock for
-  `commit_ms`, and one that cannot get it within `lock_wait_ms` loses with 429
-  `too_many_write_operations`.
+  `commit_ms` (sometimes `slow_commit_ms` more), and one that cannot get it within
+  `lock_wait_ms`, or that exceeds the namespace's commit budget, loses with
+  `too_many_write_operations` (which form the client sees is the handler's choice: a batch
+  fails entries, a single commit answers 409 or 429 — see `control/profile.py`).
 * `RateLimiter`: an optional per-token request budget (429 `too_many_requests`).
 * `Stats`: what GET /_emulator/stats reports.
+
+Every delay and wait here goes through `profile.Realism` (time scale, seeded draws).
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from contextlib import contextmanager
 from typing import Any
 
 from dropbox_emulator.config import EmulatorConfig
+from dropbox_emulator.control.profile import Cooldowns, Realism
 from dropbox_emulator.handlers.contract import TooManyWriteOperations
 
-RETRY_AFTER_S = 1  # what Dropbox usually asks for on lock contention
+RETRY_AFTER_S = 1  # what Dropbox usually asks for on lock contention (the default range)
+
+# The access token of the API call this thread serves (set by http.calls), so commits can tell
+# whether their caller was told to wait.
+current_caller = threading.local()
+
+
+def caller_digest() -> str:
+    return getattr(current_caller, "digest", None) or "-"
 
 
 class Stats:
@@ -31,6 +44,9 @@ class Stats:
         with self._lock:
             self.requests: dict[str, int] = {}
             self.commits = 0
+            self.contention = 0  # commits refused with too_many_write_operations
+            self.rate_limited = 0  # 429 answers of any kind
+            self.early_retries = 0  # requests that came back before the wait they were told
             self.bytes_in = 0
             self.bytes_out = 0
 
@@ -41,6 +57,20 @@ class Stats:
     def commit(self) -> None:
         with self._lock:
             self.commits += 1
+
+    def count(self, name: str) -> None:
+        """+1 on one of the counters (contention, rate_limited, early_retries)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+    def realism(self) -> dict[str, int]:
+        """What GET /_emulator/realism counts (the stats keep their four keys)."""
+        with self._lock:
+            return {
+                "contention": self.contention,
+                "rate_limited": self.rate_limited,
+                "early_retries": self.early_retries,
+            }
 
     def add_in(self, n: int) -> None:
         if n:
@@ -63,11 +93,16 @@ class Stats:
 
 
 class WriteLocks:
-    def __init__(self, config: EmulatorConfig, stats: Stats):
+    def __init__(
+        self, config: EmulatorConfig, stats: Stats, realism: Realism, cooldowns: Cooldowns
+    ):
         self._config = config
         self._stats = stats
+        self._realism = realism
+        self._cooldowns = cooldowns
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
+        self._budgets: dict[str, tuple[float, float]] = {}  # ns -> (tokens, last refill)
 
     def _lock_for(self, namespace_id: str) -> threading.Lock:
         with self._guard:
@@ -76,17 +111,53 @@ class WriteLocks:
                 lock = self._locks[namespace_id] = threading.Lock()
             return lock
 
+    def reset(self) -> None:
+        with self._guard:
+            self._budgets.clear()
+
+    def _within_budget(self, namespace_id: str) -> bool:
+        """One commit from the namespace's budget (`namespace_commits_per_s`), if it has one."""
+        rate = self._config.namespace_commits_per_s
+        if not rate or rate <= 0:
+            return True
+        capacity = max(rate, 1.0)
+        now = time.monotonic()
+        with self._guard:
+            tokens, last = self._budgets.get(namespace_id, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._budgets[namespace_id] = (tokens - 1.0, now)
+                return True
+            self._budgets[namespace_id] = (tokens, now)
+            return False
+
+    def _busy(self) -> TooManyWriteOperations:
+        self._stats.count("contention")
+        wait = self._realism.wait(self._config.contention_retry_after_s)
+        return TooManyWriteOperations(wait.retry_after, wait.seconds)
+
     @contextmanager
     def commit(self, namespace_id: str) -> Iterator[None]:
         """Hold `namespace_id`'s write lock for the commit and at least `commit_ms`."""
+        config, realism = self._config, self._realism
+        if self._cooldowns.remaining((caller_digest(), "write")) is not None:
+            # Told to wait after a too_many_write_operations and back too soon: still busy.
+            self._stats.count("early_retries")
+            if config.enforce_retry_after:
+                raise self._busy()
+        if not self._within_budget(str(namespace_id)):
+            raise self._busy()
         lock = self._lock_for(str(namespace_id))
-        if not lock.acquire(timeout=max(self._config.lock_wait_ms, 0.0) / 1000.0):
-            raise TooManyWriteOperations(RETRY_AFTER_S)
+        if not lock.acquire(timeout=realism.delay_s(config.lock_wait_ms)):
+            raise self._busy()
         try:
             started = time.monotonic()
             yield
             self._stats.commit()
-            remaining = self._config.commit_ms / 1000.0 - (time.monotonic() - started)
+            hold = realism.delay_s(config.commit_ms)
+            if realism.happens(config.slow_commit_share):
+                hold += realism.delay_s(config.slow_commit_ms)
+            remaining = hold - (time.monotonic() - started)
             if remaining > 0:
                 time.sleep(remaining)
         finally:

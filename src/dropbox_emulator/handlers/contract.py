@@ -58,11 +58,16 @@ class BadInput(Exception):
 
 
 class TooManyWriteOperations(Exception):
-    """429 `too_many_write_operations` with `retry_after` (raised by `Services.commit`)."""
+    """The namespace is busy (raised by `Services.commit`). Uncaught it is a 429
+    `too_many_write_operations` with `retry_after` (whole seconds on the wire) while `seconds`
+    is the (scaled) wait the emulator enforces; a handler may instead answer its route's own
+    form (a failed batch entry, or a 409 where the route's error union has the tag) when
+    `Services.route_form_contention` says so."""
 
-    def __init__(self, retry_after: int = 1):
+    def __init__(self, retry_after: int = 1, seconds: Optional[float] = None):
         super().__init__(f"namespace write lock busy, retry after {retry_after}s")
         self.retry_after = retry_after
+        self.seconds = float(retry_after) if seconds is None else seconds
 
 
 @dataclasses.dataclass
@@ -105,6 +110,18 @@ class Services(Protocol):
 
     def revoke_token(self, access_token: str) -> None:
         """What auth/token/revoke does: this access token and its refresh token end."""
+        ...
+
+    def route_form_contention(self, batch: bool) -> bool:
+        """Whether a commit that lost (TooManyWriteOperations) answers in the route's own form:
+        for a batch, its entries fail (else the whole call is a 429); for a single commit, a
+        409 route error (else a 429). Drawn from the realism settings."""
+        ...
+
+    def run_job(self, kind: str, validator: Any, work: Callable[[], object]) -> str:
+        """An async job id: `work()` makes its final status (a value of `validator`'s union),
+        now or, when jobs stay in progress (`job_in_progress_s`), on a worker thread after that
+        delay; until then the job's /check answers `in_progress`."""
         ...
 
     def entry_failure(self, call: Call) -> Optional[str]:

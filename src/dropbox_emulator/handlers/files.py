@@ -25,14 +25,15 @@ from dropbox_emulator.handlers.contract import (
 from dropbox_emulator.handlers.shared import (
     ROOT_AS_SLASH,
     ROOT_UNSUPPORTED,
+    WRITE_BUSY,
     Location,
     check_root_slash,
     commit_namespaces,
+    contended,
     load_job,
     locate,
     lookup_error,
     read_entry,
-    save_job,
     write_error,
     write_location,
 )
@@ -230,6 +231,8 @@ def _delete_one(call: Call, services: Services, arg: files.DeleteArg, commit: bo
         raise _DeleteFailed(files.DeleteError.path_write(write_error(failure))) from None
     except RelocationFailure:
         raise _DeleteFailed(void(files.DeleteError, "too_many_files")) from None
+    except TooManyWriteOperations as busy:
+        raise contended(services, busy, files.DeleteError.too_many_write_operations) from None
 
 
 @route("files/delete:2")
@@ -251,27 +254,32 @@ def delete_batch(call: Call, services: Services) -> files.DeleteBatchLaunch:
             namespaces.add(locate(services.store, call, entry.path).ns)
         except LookupFailure:
             pass
-    results: list[files.DeleteBatchResultEntry] = []
-    try:
-        # The whole job is one commit, as on Dropbox.
-        with commit_namespaces(services, namespaces):
-            for entry in arg.entries:
-                try:
-                    deleted = _delete_one(call, services, entry, commit=False)
-                    results.append(
-                        files.DeleteBatchResultEntry.success(
-                            files.DeleteBatchResultData(metadata=metadata(deleted))
+
+    def run() -> files.DeleteBatchJobStatus:
+        results: list[files.DeleteBatchResultEntry] = []
+        try:
+            # The whole job is one commit, as on Dropbox.
+            with commit_namespaces(services, namespaces):
+                for entry in arg.entries:
+                    try:
+                        deleted = _delete_one(call, services, entry, commit=False)
+                        results.append(
+                            files.DeleteBatchResultEntry.success(
+                                files.DeleteBatchResultData(metadata=metadata(deleted))
+                            )
                         )
-                    )
-                except _DeleteFailed as failed:
-                    results.append(files.DeleteBatchResultEntry.failure(failed.error))
-        status = files.DeleteBatchJobStatus.complete(files.DeleteBatchResult(entries=results))
-    except TooManyWriteOperations:
-        # The job lost the namespace lock: it fails as a whole, the client retries it.
-        status = files.DeleteBatchJobStatus.failed(
-            void(files.DeleteBatchError, "too_many_write_operations")
-        )
-    job_id = save_job(services, _DELETE_BATCH_JOB, files.DeleteBatchJobStatus_validator, status)
+                    except _DeleteFailed as failed:
+                        results.append(files.DeleteBatchResultEntry.failure(failed.error))
+        except TooManyWriteOperations:
+            # The job lost the namespace: its entries fail one by one. Dropbox deprecated the
+            # whole-job DeleteBatchError.too_many_write_operations ("Use
+            # DeleteError.too_many_write_operations. delete_batch now provides smaller
+            # granularity about which entry has failed because of this." -- SDK docstring).
+            busy = files.DeleteBatchResultEntry.failure(files.DeleteError.too_many_write_operations)
+            results = [busy for _ in arg.entries]
+        return files.DeleteBatchJobStatus.complete(files.DeleteBatchResult(entries=results))
+
+    job_id = services.run_job(_DELETE_BATCH_JOB, files.DeleteBatchJobStatus_validator, run)
     return files.DeleteBatchLaunch.async_job_id(job_id)
 
 
@@ -295,6 +303,8 @@ def create_folder_v2(call: Call, services: Services) -> files.CreateFolderResult
             )
     except (paths.PathProblem, WriteFailure) as failure:
         raise RouteError(files.CreateFolderError.path(write_error(failure))) from None
+    except TooManyWriteOperations as busy:
+        raise contended(services, busy, files.CreateFolderError.path(WRITE_BUSY)) from None
     return files.CreateFolderResult(metadata=folder_metadata(entry))
 
 
@@ -328,6 +338,8 @@ def _relocate(call: Call, services: Services, move: bool) -> files.RelocationRes
         raise RouteError(files.RelocationError.to(write_error(failure))) from None
     except RelocationFailure as failure:
         raise RouteError(void(files.RelocationError, failure.tag)) from None
+    except TooManyWriteOperations as busy:
+        raise contended(services, busy, files.RelocationError.to(WRITE_BUSY)) from None
     return files.RelocationResult(metadata=metadata(entry))
 
 
@@ -401,4 +413,6 @@ def restore(call: Call, services: Services) -> files.FileMetadata:
         raise RouteError(void(files.RestoreError, "invalid_revision")) from None
     except WriteFailure as failure:
         raise RouteError(files.RestoreError.path_write(write_error(failure))) from None
+    except TooManyWriteOperations as busy:
+        raise contended(services, busy, files.RestoreError.path_write(WRITE_BUSY)) from None
     return file_metadata(entry)

@@ -8,10 +8,17 @@ from contextlib import ExitStack
 from typing import Any, Optional
 
 from dropbox import async_, files
+from dropbox import stone_base as bb
 from dropbox import stone_serializers as serializers
 from dropbox import stone_validators as bv
 
-from dropbox_emulator.handlers.contract import BadInput, Call, RouteError, Services
+from dropbox_emulator.handlers.contract import (
+    BadInput,
+    Call,
+    RouteError,
+    Services,
+    TooManyWriteOperations,
+)
 from dropbox_emulator.state import paths
 from dropbox_emulator.state.metadata import void
 from dropbox_emulator.state.namespaces import NAMESPACES, namespace_of
@@ -167,6 +174,17 @@ def commit_namespaces(services: Services, namespaces: set[str]) -> ExitStack:
     return stack
 
 
+def contended(services: Services, busy: TooManyWriteOperations, error: bb.Union) -> Exception:
+    """What a single-item commit that lost the namespace raises: its route's 409 `error` (the
+    stone unions have it: WriteError/DeleteError/UploadSessionFinishError
+    .too_many_write_operations, "There are too many write operations in user's Dropbox. Please
+    retry this request.") or the 429 itself, as the realism settings choose."""
+    return RouteError(error) if services.route_form_contention(batch=False) else busy
+
+
+WRITE_BUSY = files.WriteError.too_many_write_operations
+
+
 # --------------------------------------------------------------------------- async jobs
 
 
@@ -175,8 +193,11 @@ def save_job(services: Services, kind: str, validator: bv.Validator, status: obj
 
 
 def load_job(services: Services, call: Call, kind: str, validator: bv.Validator) -> Any:
+    """The job's status: `in_progress` while it runs (`job_in_progress_s`), then its result."""
     arg: async_.PollArg = call.arg
     stored = services.store.jobs.get(arg.async_job_id, kind)
     if stored is None:
         raise RouteError(void(async_.PollError, "invalid_async_job_id"))
+    if not stored:
+        return validator.definition.in_progress
     return serializers.json_decode(validator, stored)

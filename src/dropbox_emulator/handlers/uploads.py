@@ -19,13 +19,14 @@ from dropbox_emulator.handlers.contract import (
     Call,
     RouteError,
     Services,
+    TooManyWriteOperations,
     route,
 )
 from dropbox_emulator.handlers.shared import (
+    WRITE_BUSY,
     Location,
-    commit_namespaces,
+    contended,
     load_job,
-    save_job,
     session_append_error,
     session_finish_error,
     write_error,
@@ -102,6 +103,11 @@ def upload(call: Call, services: Services) -> files.FileMetadata:
             )
     except WriteFailure as failure:
         raise failed(write_error(failure), content_hash) from None
+    except TooManyWriteOperations:
+        # The 409 form keeps the bytes in a session, as every UploadWriteFailed does.
+        if services.route_form_contention(batch=False):
+            raise failed(WRITE_BUSY, content_hash) from None
+        raise
     return file_metadata(entry)
 
 
@@ -230,6 +236,9 @@ def upload_session_finish(call: Call, services: Services) -> files.FileMetadata:
                 return _commit_prepared(services, prepared)
         except _FinishFailed as failed:
             raise RouteError(failed.error) from None
+        except TooManyWriteOperations as busy:
+            error = files.UploadSessionFinishError.too_many_write_operations
+            raise contended(services, busy, error) from None
 
 
 def _finish_batch(
@@ -251,13 +260,28 @@ def _finish_batch(
                 prepared.append((index, _prepare_finish(call, services, entry, None, True)))
             except _FinishFailed as failed:
                 results[index] = outcome.failure(failed.error)
-        if prepared:
-            with commit_namespaces(services, {item.location.ns for _, item in prepared}):
-                for index, item in prepared:
-                    try:
-                        results[index] = outcome.success(_commit_prepared(services, item))
-                    except _FinishFailed as failed:
-                        results[index] = outcome.failure(failed.error)
+        per_entry: Optional[bool] = None  # drawn at the first lost namespace
+        # One commit per namespace: entries of a namespace that is busy fail, the others commit
+        # (sdk-js#270: a finish_batch answered with per-entry too_many_write_operations).
+        for ns in sorted({item.location.ns for _, item in prepared}):
+            group = [(index, item) for index, item in prepared if item.location.ns == ns]
+            try:
+                with services.commit(ns):
+                    for index, item in group:
+                        try:
+                            results[index] = outcome.success(_commit_prepared(services, item))
+                        except _FinishFailed as failed:
+                            results[index] = outcome.failure(failed.error)
+            except TooManyWriteOperations:
+                if per_entry is None:
+                    # A whole-call 429 only while nothing of this batch is committed yet.
+                    committed = any(r is not None and r.is_success() for r in results)
+                    per_entry = committed or services.route_form_contention(batch=True)
+                if not per_entry:
+                    raise
+                busy = outcome.failure(files.UploadSessionFinishError.too_many_write_operations)
+                for index, _ in group:  # uncommitted, their sessions stay open for a retry
+                    results[index] = busy
     return [result for result in results if result is not None]
 
 
@@ -274,13 +298,23 @@ def upload_session_finish_batch(
     call: Call, services: Services
 ) -> files.UploadSessionFinishBatchLaunch:
     arg: files.UploadSessionFinishBatchArg = call.arg
-    # Dropbox runs this as a job; here it completes before the launch answers, and
-    # /check reports it complete.
-    status = files.UploadSessionFinishBatchJobStatus.complete(
-        files.UploadSessionFinishBatchResult(entries=_finish_batch(call, services, arg.entries))
-    )
-    job_id = save_job(
-        services, _FINISH_BATCH_JOB, files.UploadSessionFinishBatchJobStatus_validator, status
+
+    def run() -> files.UploadSessionFinishBatchJobStatus:
+        # A job cannot answer 429: a batch whose namespace is busy fails entry by entry.
+        try:
+            entries = _finish_batch(call, services, arg.entries)
+        except TooManyWriteOperations:
+            busy = files.UploadSessionFinishBatchResultEntry.failure(
+                files.UploadSessionFinishError.too_many_write_operations
+            )
+            entries = [busy for _ in arg.entries]
+        return files.UploadSessionFinishBatchJobStatus.complete(
+            files.UploadSessionFinishBatchResult(entries=entries)
+        )
+
+    # Dropbox runs this as a job that may stay in_progress for minutes (rclone#5008).
+    job_id = services.run_job(
+        _FINISH_BATCH_JOB, files.UploadSessionFinishBatchJobStatus_validator, run
     )
     return files.UploadSessionFinishBatchLaunch.async_job_id(job_id)
 

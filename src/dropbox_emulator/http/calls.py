@@ -13,6 +13,8 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
+import time
 import traceback
 import urllib.parse
 from contextlib import AbstractContextManager
@@ -20,8 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from dropbox import common
+from dropbox import stone_serializers as serializers
 
 from dropbox_emulator.control.faults import Fault
+from dropbox_emulator.control.knobs import current_caller
 from dropbox_emulator.exchange import Response
 from dropbox_emulator.handlers import catalogue
 from dropbox_emulator.handlers.catalogue import RouteInfo
@@ -83,6 +87,32 @@ class RouteServices:
     def entry_failure(self, call: Call) -> Optional[str]:
         return self._runtime.faults.take_entry(call.url_name, call.route)
 
+    def route_form_contention(self, batch: bool) -> bool:
+        config, realism = self._runtime.config, self._runtime.realism
+        if batch:
+            return not realism.happens(config.batch_contention_429_share)
+        return realism.happens(config.contention_409_share)
+
+    def run_job(self, kind: str, validator: Any, work: Callable[[], object]) -> str:
+        jobs = self._runtime.store.jobs
+        delay = self._runtime.realism.job_delay_s()
+        if delay <= 0:
+            return jobs.add(kind, serializers.json_encode(validator, work()))
+        job_id = jobs.add(kind, "")
+        caller = getattr(current_caller, "digest", None)
+
+        def run_later() -> None:
+            current_caller.digest = caller
+            time.sleep(delay)
+            try:
+                jobs.finish(job_id, serializers.json_encode(validator, work()))
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+                jobs.forget(job_id)  # its /check answers invalid_async_job_id, never hangs
+
+        threading.Thread(target=run_later, name=f"job-{kind}", daemon=True).start()
+        return job_id
+
 
 class _Answered(Exception):
     """The response was already sent (e.g. payload_too_large)."""
@@ -116,8 +146,10 @@ class ApiCall:
                 path_root=path_root,
                 body=body,
             )
+            current_caller.digest = token.digest if token is not None else None
             self._call(info, call, fault)
         finally:
+            current_caller.digest = None
             if body is not None and not body.taken:
                 with contextlib.suppress(OSError):
                     body.path.unlink()
@@ -130,6 +162,7 @@ class ApiCall:
         if info is None:
             conn.finish_body(self.reader)
             name = self.url.path[3:]
+            self.runtime.stats.request(name)  # unknown routes count too
             conn.respond(Response.text(400, f'Unknown API function: "{name}"'), count_out=True)
             raise _Answered
         self.runtime.stats.request(info.url_name)
@@ -162,10 +195,22 @@ class ApiCall:
             self.conn.finish_body(self.reader)
             self.conn.respond(caller, count_out=True)
             raise _Answered
-        wait = self.runtime.limiter.allow(caller.token.digest) if caller.token is not None else 0
+        if caller.token is None:
+            return caller
+        digest = caller.token.digest
+        runtime = self.runtime
+        early = runtime.cooldowns.remaining((digest, "requests"))
+        if early is not None:
+            runtime.stats.count("early_retries")
+        if early is not None and runtime.config.enforce_retry_after:
+            # Back before the wait it was told: refused again for the rest of it.
+            self.conn.finish_body(self.reader)
+            self._rate_limited("too_many_requests", early, digest)
+            raise _Answered
+        wait = runtime.limiter.allow(digest)
         if wait:
             self.conn.finish_body(self.reader)
-            self._rate_limited("too_many_requests", wait)
+            self._rate_limited("too_many_requests", None, digest, at_least=wait)
             raise _Answered
         return caller
 
@@ -188,12 +233,37 @@ class ApiCall:
     def _text_error(self, info: RouteInfo, message: str) -> None:
         self.conn.respond(Response.text(400, wire.error_text(info, message)), count_out=True)
 
-    def _rate_limited(self, reason: str, retry_after: int) -> None:
+    def _rate_limited(
+        self,
+        reason: str,
+        seconds: Optional[float],
+        digest: Optional[str] = None,
+        *,
+        at_least: float = 0.0,
+        retry_after: Optional[int] = None,
+    ) -> None:
+        """A 429. `seconds` is the (scaled) wait to enforce, or None to draw one from the
+        realism range for `reason` (at least `at_least` real seconds); `retry_after` is the
+        whole-second wire value when the caller already has one. A share of them
+        (`plain_text_429_share`) comes as text/plain, as Dropbox's front ends sometimes
+        answer: the SDK then raises RateLimitError(error=None, backoff=int(Retry-After))."""
+        runtime = self.runtime
+        if seconds is None:
+            bounds = runtime.config.too_many_requests_retry_after_s
+            drawn = runtime.realism.wait(bounds, at_least)
+            seconds, retry_after = drawn.seconds, drawn.retry_after
+        if retry_after is None:
+            retry_after = max(1, int(-(-seconds // 1)))
+        runtime.stats.count("rate_limited")
+        if digest is not None:
+            kind = "requests" if reason == "too_many_requests" else "write"
+            runtime.cooldowns.start((digest, kind), seconds)
+        headers = {"Retry-After": str(retry_after)}
+        if runtime.realism.happens(runtime.config.plain_text_429_share):
+            self.conn.respond(Response.text(429, "Too Many Requests", **headers), count_out=True)
+            return
         body = wire.rate_limit_body(reason, retry_after)
-        self.conn.respond(
-            Response(429, body.encode(), "application/json", {"Retry-After": str(retry_after)}),
-            count_out=True,
-        )
+        self.conn.respond(Response(429, body.encode(), "application/json", headers), count_out=True)
 
     def _json(self, status: int, encode: Callable[[], str]) -> None:
         """Answer `status` with the JSON `encode` makes; a handler that returned something
@@ -230,7 +300,14 @@ class ApiCall:
         if not reader.done:
             conn.close_connection = True
         if fault.status == 429:
-            self._rate_limited(fault.reason, fault.retry_after)
+            # Injected waits are exactly what the test asked for: never scaled, never plain.
+            body = wire.rate_limit_body(fault.reason, fault.retry_after)
+            conn.respond(
+                Response(
+                    429, body.encode(), "application/json", {"Retry-After": str(fault.retry_after)}
+                ),
+                count_out=True,
+            )
         else:
             conn.respond(
                 Response.text(fault.status, f"Injected fault: HTTP {fault.status}"), count_out=True
@@ -343,7 +420,12 @@ class ApiCall:
             self._json(422, lambda: wire.path_root_error_body(root_error))
             return
         except TooManyWriteOperations as exc:
-            self._rate_limited("too_many_write_operations", exc.retry_after)
+            self._rate_limited(
+                "too_many_write_operations",
+                exc.seconds,
+                current_caller.digest,
+                retry_after=exc.retry_after,
+            )
             return
         except (ClientGone, Drop):
             raise
@@ -360,7 +442,18 @@ class ApiCall:
             self.conn.respond(Response.text(500, "Internal emulator error"), count_out=True)
             return
         header = self._encode(lambda: wire.header_json(wire.encode_result(info, result.metadata)))
-        if header is not None:
-            downloads.serve_blob(
-                self.conn, result.blob, result.size, {"Dropbox-API-Result": header}, fault
-            )
+        if header is None:
+            return
+        # Dropbox's content endpoints support ETag caching (developers' HTTP docs: "ETag",
+        # "If-None-Match" → 304): the tag names the revision, so it changes with the content.
+        etag = f'W/"{result.metadata.rev}"'
+        if downloads.etag_matches(self.conn, etag):
+            self.conn.respond(Response(304, b"", "", {"ETag": etag}))
+            return
+        downloads.serve_blob(
+            self.conn,
+            result.blob,
+            result.size,
+            {"Dropbox-API-Result": header, "ETag": etag},
+            fault,
+        )

@@ -176,9 +176,7 @@ class Connection(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def latency(self) -> None:
-        latency = self.runtime.config.latency_ms
-        if latency > 0:
-            time.sleep(latency / 1000.0)
+        self.runtime.realism.sleep_ms(self.runtime.config.latency_ms)  # time-scaled
 
     def read_small(self, reader: BodyReader) -> Optional[bytes]:
         """The whole body, or None if it is larger than MAX_SMALL_BODY."""
@@ -208,13 +206,14 @@ class Connection(BaseHTTPRequestHandler):
                 self._small(control_api.handle, url, reader, latency=False)
             elif path.startswith("/2/"):
                 calls.ApiCall(self, url, reader).run()
-            elif path.startswith("/oauth2/"):
+            elif path.startswith(("/oauth2/", "/1/oauth2/")):
                 self._small(pages.handle, url, reader, latency=True)
             elif path.startswith(downloads.LINK_PREFIX):
                 self.latency()
                 downloads.serve_link(self, path, reader)
             else:
                 self.finish_body(reader)
+                self.runtime.stats.request(path.lstrip("/"))  # every request counts
                 self.respond(Response.text(400, f'Unknown API function: "{path.lstrip("/")}"'))
             if self.close_connection and not reader.done:
                 self.linger()

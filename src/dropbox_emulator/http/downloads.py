@@ -6,6 +6,7 @@ bytes or flip one byte in the middle of it.
 
 from __future__ import annotations
 
+import mimetypes
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -23,8 +24,22 @@ TEMPORARY_LINK_TTL_S = 4 * 3600
 LINK_PREFIX = "/_links/"
 
 
+def etag_matches(conn: Connection, etag: str) -> bool:
+    """Whether the request's If-None-Match names `etag` (or `*`): the client's copy is current."""
+    wanted = conn.headers.get("If-None-Match")
+    if wanted is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 def serve_blob(
-    conn: Connection, blob: Path, size: int, headers: dict[str, str], fault: Optional[Fault]
+    conn: Connection,
+    blob: Path,
+    size: int,
+    headers: dict[str, str],
+    fault: Optional[Fault],
+    content_type: str = "application/octet-stream",
 ) -> None:
     start, end = 0, size  # [start, end)
     status = 200
@@ -45,7 +60,7 @@ def serve_blob(
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
     headers["Accept-Ranges"] = "bytes"
     length = end - start
-    conn.respond(Response(status, b"", "application/octet-stream", headers), content_length=length)
+    conn.respond(Response(status, b"", content_type, headers), content_length=length)
     if conn.command == "HEAD":
         return
     cut_after = fault.after_bytes if fault is not None and fault.drop_connection else None
@@ -112,4 +127,6 @@ def serve_link(conn: Connection, path: str, reader: BodyReader) -> None:
         conn.respond(Response.text(410, "This file is no longer available"))
         return
     disposition = f"attachment; filename*=UTF-8''{urllib.parse.quote(name)}"
-    serve_blob(conn, blob, size, {"Content-Disposition": disposition}, None)
+    # Dropbox serves a temporary link with the file's own type, guessed from its name.
+    content_type = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+    serve_blob(conn, blob, size, {"Content-Disposition": disposition}, None, content_type)

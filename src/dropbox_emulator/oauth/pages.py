@@ -7,8 +7,11 @@ token endpoint on the "api host".
 * `POST /oauth2/authorize` with the same query plus `decision=allow|deny` shows the code in
   `<code id="auth-code">…</code>`, or redirects (302) to `redirect_uri?code=…&state=…`
   (`error=access_denied` on deny). Redirect URIs must point at 127.0.0.1 or localhost.
-* `POST /oauth2/token`: `authorization_code` (PKCE `code_verifier`, or the app secret of an app
-  registered as `--app-key KEY:SECRET`, in the form or as HTTP Basic) and `refresh_token`.
+* `POST /oauth2/token` (and `/1/oauth2/token`, the path older clients such as rclone 1.60 use):
+  `authorization_code` (PKCE `code_verifier`, or the app secret, in the form or as HTTP Basic)
+  and `refresh_token`. Every app has a secret (`oauth.apps`); an authorize request without PKCE
+  is accepted, and then the code exchange needs the secret, and so does every refresh of the
+  token it gave (tokens remember whether PKCE was used).
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def handle(runtime: Runtime, request: Request) -> Response:
         return Response.text(fault.status, f"Injected fault: HTTP {fault.status}")
     if name == "oauth2/authorize":
         return authorize(runtime, request)
-    if name == "oauth2/token":
+    if name in ("oauth2/token", "1/oauth2/token"):  # the v1 path older clients (rclone 1.60) use
         if request.method != "POST":
             return _json_error("invalid_request", "use POST")
         return token(runtime, request)
@@ -125,10 +128,6 @@ def _validate(runtime: Runtime, params: dict[str, str]) -> AuthCode:
             raise AuthorizeProblem('"code_challenge_method" must be "S256" or "plain".')
     elif method is not None:
         raise AuthorizeProblem('"code_challenge_method" needs "code_challenge".')
-    if challenge is None and not runtime.apps.has_secret(client_id):
-        raise AuthorizeProblem(
-            "This app has no secret: use PKCE (code_challenge, code_challenge_method=S256)."
-        )
     if len(params.get("state", "").encode()) > 500:
         raise AuthorizeProblem('"state" must be at most 500 bytes.')
     requested = frozenset(params.get("scope", "").split())
@@ -262,7 +261,8 @@ def _code_grant(runtime: Runtime, request: Request, form: dict[str, str]) -> Res
     if grant.redirect_uri and form.get("redirect_uri") != grant.redirect_uri:
         raise TokenProblem("invalid_grant", "redirect_uri mismatch")
     verifier = form.get("code_verifier")
-    if grant.code_challenge is not None and verifier is not None:
+    pkce = grant.code_challenge is not None and verifier is not None
+    if pkce:
         if not pkce_ok(verifier, grant.code_challenge, grant.code_challenge_method):
             raise TokenProblem("invalid_grant", "invalid code verifier")
     elif grant.code_challenge is not None and not has_secret:
@@ -275,6 +275,7 @@ def _code_grant(runtime: Runtime, request: Request, form: dict[str, str]) -> Res
         runtime.config.token_ttl,
         offline=grant.token_access_type == "offline",
         account_id=grant.account_id,
+        pkce=pkce,
     )
     body: dict[str, Any] = {
         "access_token": issued.access_token,
@@ -294,9 +295,11 @@ def _refresh_grant(runtime: Runtime, request: Request, form: dict[str, str]) -> 
     if not refresh_token:
         return _json_error("invalid_request", 'No "refresh_token" given.')
     app_key, secret = _client(request, form)
-    runtime.apps.check_secret(app_key, secret)
+    with_secret = runtime.apps.check_secret(app_key, secret)
     scopes = frozenset(form["scope"].split()) if form.get("scope") else None
-    issued = runtime.tokens.refresh(refresh_token, app_key, runtime.config.token_ttl, scopes)
+    issued = runtime.tokens.refresh(
+        refresh_token, app_key, runtime.config.token_ttl, scopes, with_secret=with_secret
+    )
     return Response.json(
         200,
         {

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 CODE_TTL_S = 600  # Dropbox's authorization codes are short-lived and single-use
+# Temporary links are collected a day after they expire (until then they answer 410 Gone, not
+# 404), and there are never more than MAX_LINKS of them (the oldest go first).
+LINK_GRACE_S = 24 * 3600
+MAX_LINKS = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS refresh_tokens (
@@ -90,8 +94,16 @@ class TokenStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(refresh_tokens)")}
+        if "pkce" not in columns:
+            # Whether the grant used PKCE: refreshing one that did not needs the app secret.
+            # Rows from before this column were PKCE-only (the default app had no secret).
+            self._db.execute(
+                "ALTER TABLE refresh_tokens ADD COLUMN pkce INTEGER NOT NULL DEFAULT 1"
+            )
         # Every API request looks its token up; keep the hot path off SQLite.
         self._cache: dict[str, AccessToken] = {}
+        self.max_links = MAX_LINKS
 
     def close(self) -> None:
         with self._lock:
@@ -124,8 +136,10 @@ class TokenStore:
         *,
         offline: bool,
         account_id: str,
+        pkce: bool = True,
     ) -> IssuedTokens:
-        """A new access token (and a refresh token when `offline`)."""
+        """A new access token (and a refresh token when `offline`; `pkce` says whether the grant
+        used PKCE, which decides whether refreshing it needs the app secret)."""
         with self._lock:
             refresh: Optional[str] = None
             refresh_digest: Optional[str] = None
@@ -133,25 +147,46 @@ class TokenStore:
                 refresh = secrets.token_urlsafe(48)
                 refresh_digest = digest(refresh)
                 self._db.execute(
-                    "INSERT INTO refresh_tokens VALUES (?, ?, ?, ?, ?, 0)",
-                    (refresh_digest, app_key, scope_text(scopes), account_id, time.time()),
+                    "INSERT INTO refresh_tokens"
+                    "(digest, app_key, scopes, account_id, created, revoked, pkce)"
+                    " VALUES (?, ?, ?, ?, ?, 0, ?)",
+                    (
+                        refresh_digest,
+                        app_key,
+                        scope_text(scopes),
+                        account_id,
+                        time.time(),
+                        int(pkce),
+                    ),
                 )
             access, expires_at = self._new_access(app_key, scopes, account_id, ttl, refresh_digest)
         return IssuedTokens(access, expires_at, refresh, scopes, account_id, app_key)
 
     def refresh(
-        self, refresh_token: str, app_key: str, ttl: float, scopes: Optional[frozenset[str]] = None
+        self,
+        refresh_token: str,
+        app_key: str,
+        ttl: float,
+        scopes: Optional[frozenset[str]] = None,
+        *,
+        with_secret: bool = True,
     ) -> IssuedTokens:
-        """A new access token for a refresh token, optionally down-scoped."""
+        """A new access token for a refresh token, optionally down-scoped. A token granted
+        without PKCE needs the app secret (`with_secret`), as on Dropbox."""
         with self._lock:
             row = self._db.execute(
-                "SELECT app_key, scopes, account_id, revoked FROM refresh_tokens WHERE digest = ?",
+                "SELECT app_key, scopes, account_id, revoked, pkce FROM refresh_tokens "
+                "WHERE digest = ?",
                 (digest(refresh_token),),
             ).fetchone()
             if row is None or row[3]:
                 raise TokenProblem("invalid_grant", "refresh token is invalid or revoked")
             if row[0] != app_key:
                 raise TokenProblem("invalid_grant", "refresh token was issued to another app")
+            if not row[4] and not with_secret:
+                raise TokenProblem(
+                    "invalid_client", "client_secret required: this token was granted without PKCE"
+                )
             granted = frozenset(row[1].split())
             if scopes is not None:
                 if not scopes <= granted:
@@ -265,9 +300,18 @@ class TokenStore:
     def new_link(self, blob: Path, name: str, ttl: float) -> str:
         link_id = secrets.token_urlsafe(24)
         with self._lock:
+            now = time.time()
+            self._db.execute(
+                "DELETE FROM temporary_links WHERE expires_at < ?", (now - LINK_GRACE_S,)
+            )
+            self._db.execute(
+                "DELETE FROM temporary_links WHERE rowid <= "
+                "(SELECT MAX(rowid) FROM temporary_links) - ?",
+                (self.max_links - 1,),
+            )
             self._db.execute(
                 "INSERT INTO temporary_links VALUES (?, ?, ?, ?)",
-                (link_id, str(blob), name, time.time() + ttl),
+                (link_id, str(blob), name, now + ttl),
             )
         return link_id
 

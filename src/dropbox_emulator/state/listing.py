@@ -2,7 +2,11 @@
 
 A listing cursor first pages through a snapshot-ordered walk of the folder (by path_lower, so
 parents come before children), then becomes a change feed from the sequence number current when
-the listing began. Jobs keep the encoded final status of a batch call.
+the listing began. Jobs keep the encoded final status of a batch call ("" while it runs).
+
+Both tables are bounded, so a long-running emulator does not grow without end: the oldest
+cursors go once there are more than MAX_CURSORS (a client continuing one is told `reset`, as
+Dropbox says when a cursor is no longer valid), and jobs go after JOB_TTL_S or beyond MAX_JOBS.
 """
 
 from __future__ import annotations
@@ -25,6 +29,13 @@ CREATE TABLE IF NOT EXISTS jobs(
 """
 
 
+MAX_CURSORS = 50_000
+MAX_JOBS = 10_000
+# Dropbox keeps batch job ids for about 48 hours (rclone#2158: "48hr limit from
+# UploadSessionFinishBatchCheck").
+JOB_TTL_S = 48 * 3600
+
+
 class UnknownCursor(Exception):
     pass
 
@@ -39,6 +50,7 @@ class Page:
 class Listing:
     def __init__(self, db: Database):
         self._database = db
+        self.max_cursors = MAX_CURSORS
         db.create(CURSORS_SCHEMA)
 
     @staticmethod
@@ -48,6 +60,12 @@ class Listing:
     def _save_cursor(self, db: sqlite3.Connection, state: dict[str, Any]) -> str:
         cursor = "AAE" + secrets.token_urlsafe(40)
         db.execute("INSERT INTO cursors(id, state) VALUES (?, ?)", (cursor, json.dumps(state)))
+        row = db.execute("SELECT MAX(rowid) FROM cursors").fetchone()
+        if row[0] is not None and row[0] % 100 == 0:  # trim now and then, not on every page
+            db.execute(
+                "DELETE FROM cursors WHERE rowid <= (SELECT MAX(rowid) FROM cursors) - ?",
+                (self.max_cursors,),
+            )
         return cursor
 
     def list_folder(
@@ -151,6 +169,8 @@ class Listing:
 class Jobs:
     def __init__(self, db: Database):
         self._database = db
+        self.ttl_s: float = JOB_TTL_S
+        self.max_jobs = MAX_JOBS
         db.create(JOBS_SCHEMA)
 
     @staticmethod
@@ -158,22 +178,40 @@ class Jobs:
         db.execute("DELETE FROM jobs")
 
     def add(self, kind: str, result: str) -> str:
+        """A new job with its encoded final status, or "" for one still running."""
         job_id = "dbjid:" + secrets.token_urlsafe(40)
+        now = time.time()
         with self._database.tx() as db:
             db.execute(
                 "INSERT INTO jobs(id, kind, result, created) VALUES (?, ?, ?, ?)",
-                (job_id, kind, result, time.time()),
+                (job_id, kind, result, now),
+            )
+            db.execute("DELETE FROM jobs WHERE created < ?", (now - self.ttl_s,))
+            db.execute(
+                "DELETE FROM jobs WHERE rowid <= (SELECT MAX(rowid) FROM jobs) - ?",
+                (self.max_jobs,),
             )
         return job_id
 
+    def finish(self, job_id: str, result: str) -> None:
+        with self._database.tx() as db:
+            db.execute("UPDATE jobs SET result = ? WHERE id = ?", (result, job_id))
+
+    def forget(self, job_id: str) -> None:
+        with self._database.tx() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
     def get(self, job_id: str, kind: str) -> Optional[str]:
+        """The encoded status ("" while running), None for an unknown or expired job."""
         if not paths.is_text(job_id):
             return None
         with self._database.lock:
             row = self._database.connection.execute(
-                "SELECT result FROM jobs WHERE id = ? AND kind = ?", (job_id, kind)
+                "SELECT result, created FROM jobs WHERE id = ? AND kind = ?", (job_id, kind)
             ).fetchone()
-        return row[0] if row else None
+        if row is None or row[1] < time.time() - self.ttl_s:
+            return None
+        return str(row[0])
 
 
 def _scope(state: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:

@@ -137,11 +137,18 @@ def is_within(path_lower: str, folder_lower: str) -> bool:
     return path_lower == folder_lower or path_lower.startswith(folder_lower + "/")
 
 
-def autorename(path: str, attempt: int, is_file: bool) -> str:
-    """Dropbox's autorename: "/d/report.txt" → "/d/report (1).txt"; folders keep dots."""
+def autorename(path: str, attempt: int, is_file: bool, conflicted: bool = False) -> str:
+    """Dropbox's autorename: "/d/report.txt" → "/d/report (1).txt"; folders keep dots.
+
+    `conflicted`: an `update`-mode write whose rev no longer matches keeps both versions as
+    Dropbox does, naming the new one "report (conflicted copy).txt" (then "(conflicted copy
+    2)", ...)."""
     base = name(path)
     stem, ext = base, ""
     if is_file and "." in base.lstrip("."):
         dot = base.rfind(".")
         stem, ext = base[:dot], base[dot:]
+    if conflicted:
+        suffix = "conflicted copy" if attempt == 1 else f"conflicted copy {attempt}"
+        return join(parent(path), f"{stem} ({suffix}){ext}")
     return join(parent(path), f"{stem} ({attempt}){ext}")

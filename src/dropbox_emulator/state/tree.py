@@ -281,9 +281,16 @@ class Tree:
                     ),
                 )
 
-    def _free_name(self, db: sqlite3.Connection, ns: str, path_display: str, is_file: bool) -> str:
+    def _free_name(
+        self,
+        db: sqlite3.Connection,
+        ns: str,
+        path_display: str,
+        is_file: bool,
+        conflicted: bool = False,
+    ) -> str:
         for attempt in range(1, 10_000):
-            candidate = paths.autorename(path_display, attempt, is_file)
+            candidate = paths.autorename(path_display, attempt, is_file, conflicted)
             if self._live(db, ns, candidate.lower()) is None:
                 return candidate
         raise WriteFailure("conflict", "file" if is_file else "folder")
@@ -318,7 +325,8 @@ class Tree:
             elif identical and not commit.strict_conflict:
                 return existing
             elif commit.autorename:
-                display, existing = self._free_name(db, ns, display, True), None
+                conflicted = commit.mode == "update"  # its rev moved on: a conflicted copy
+                display, existing = self._free_name(db, ns, display, True, conflicted), None
             else:
                 raise WriteFailure("conflict", "file")
         elif commit.mode == "update" and commit.strict_conflict:
