@@ -89,6 +89,13 @@ def _is_type_checking(node: ast.If) -> bool:
     )
 
 
+def _deferred(node: ast.AST) -> bool:
+    """Code that does not run when the module is imported: function bodies, TYPE_CHECKING."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        return True
+    return isinstance(node, ast.If) and _is_type_checking(node)
+
+
 def imports_of(source: str, module: str, is_package: bool = False) -> Iterator[Import]:
     """Every import in `source` (the text of `module`), relative ones resolved."""
     package = module if is_package else module.rpartition(".")[0]
@@ -107,9 +114,7 @@ def imports_of(source: str, module: str, is_package: bool = False) -> Iterator[I
                 for alias in child.names:
                     # `from pkg import sub` may name a submodule: count both spellings.
                     yield Import(module, f"{base}.{alias.name}", child.lineno, at_startup)
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                yield from visit(child, False)
-            elif isinstance(child, ast.If) and _is_type_checking(child):
+            elif _deferred(child):
                 yield from visit(child, False)
             else:
                 yield from visit(child, at_startup)
