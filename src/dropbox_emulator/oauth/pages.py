@@ -261,9 +261,10 @@ def _code_grant(runtime: Runtime, request: Request, form: dict[str, str]) -> Res
     if grant.redirect_uri and form.get("redirect_uri") != grant.redirect_uri:
         raise TokenProblem("invalid_grant", "redirect_uri mismatch")
     verifier = form.get("code_verifier")
-    pkce = grant.code_challenge is not None and verifier is not None
-    if pkce:
-        if not pkce_ok(verifier, grant.code_challenge, grant.code_challenge_method):
+    challenge = grant.code_challenge
+    pkce = challenge is not None and verifier is not None
+    if challenge is not None and verifier is not None:
+        if not pkce_ok(verifier, challenge, grant.code_challenge_method):
             raise TokenProblem("invalid_grant", "invalid code verifier")
     elif grant.code_challenge is not None and not has_secret:
         raise TokenProblem("invalid_grant", "code verifier required")
