@@ -1,84 +1,157 @@
-"""The two patches that make DVC know `dropbox://` (see dvc-integration.md §1.6)."""
+"""The two patches that make DVC know `dropbox://` (see dvc-integration.md §1.6).
+
+They touch only names every DVC 3.45+ has: `dvc_objects.fs.known_implementations`,
+`dvc.config_schema.SCHEMA["remote"][str]` and `REMOTE_COMMON`. `REMOTE_SCHEMAS`, the mapping
+DVC's `ByUrl` validator is built from, only exists since DVC 3.64 (before, the mapping is an
+anonymous literal inside `SCHEMA`), so the URL validator is wrapped instead of rebuilt: dropbox
+URLs are validated here, every other URL by DVC's own validator, whichever DVC this is.
+
+Stdlib only at import: the start-up hook imports this module while DVC imports itself.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any, Callable, Optional
+
+from . import urls
 
 FS_CLASS = "dvc_dropbox.dvc.DropboxFileSystem"
 MISSING_DEPS = "dropbox is supported, but requires 'dvc-dropbox' to be installed"
 
 
 MiB = 1024 * 1024
+CHUNK_STEP = 4 * MiB  # upload_session_append wants multiples of 4 MiB (dropbox-api.md §3.1)
+CHUNK_LIMIT = 150 * MiB  # one request's maximum body
 CHUNK_SIZE_RULE = (
-    "chunk_size must be a multiple of 4 MiB below 150 MiB (4, 8, ... 148; default 48), "
-    "written as e.g. 48MiB, 48M or 48"
+    "chunk_size must be a multiple of 4 MiB below 150 MiB: a number of MiB (4, 8, ... 148; "
+    "default 48; also written 48MiB or 48M) or of bytes (e.g. 50331648 for 48 MiB)"
 )
+_MIB_SUFFIXES = ("mib", "mb", "m")
 
 
 def chunk_size_bytes(value: object) -> int:
-    """'48MiB', '48M', '48 mib' or 48 (MiB) -> bytes; ValueError(CHUNK_SIZE_RULE...) otherwise.
+    """The one `chunk_size` parser (config schema, DVC adapter and fsspec filesystem) -> bytes.
 
-    Stdlib only, so the config schema can refuse a bad value at `dvc remote modify`.
+    With a MiB suffix the number is MiB. A plain number (str or int) is MiB below 150 and bytes
+    from 4 MiB (4194304) on: every accepted MiB count is below 150 and every accepted byte count
+    is at least 4194304, so no value can mean both. ValueError(CHUNK_SIZE_RULE...) otherwise.
     """
     text = str(value).strip()
     number = text.lower()
-    for suffix in ("mib", "mb", "m"):
+    unit: Optional[int] = None
+    for suffix in _MIB_SUFFIXES:
         if number.endswith(suffix):
-            number = number[: -len(suffix)].strip()
+            number, unit = number[: -len(suffix)].strip(), MiB
             break
-    try:
-        size = int(number) * MiB
-    except ValueError:
-        raise ValueError(f"{CHUNK_SIZE_RULE}; not {text!r}") from None
-    if size <= 0 or size % (4 * MiB) or size >= 150 * MiB:
-        raise ValueError(f"{CHUNK_SIZE_RULE}; not {text}")
+    if not (number.isascii() and number.isdigit()):
+        raise ValueError(f"{CHUNK_SIZE_RULE}; not {text!r}")
+    count = int(number)
+    if unit is None:
+        unit = MiB if count < CHUNK_LIMIT // MiB else 1
+    size = count * unit
+    if size <= 0 or size % CHUNK_STEP or size >= CHUNK_LIMIT:
+        raise ValueError(f"{CHUNK_SIZE_RULE}; not {text!r}")
     return size
+
+
+# Every accepted `path_root` form, one line each: (how the message names it, test).
+# auth.py turns the value into the SDK's PathRoot.
+PATH_ROOT_FORMS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("'home'", lambda value: value == "home"),
+    ("a namespace id (digits)", lambda value: re.fullmatch("[0-9]+", value) is not None),
+)
+
+
+def path_root_value(value: object) -> str:
+    """`path_root` as configured, or ValueError naming every accepted form."""
+    text = str(value)
+    if any(test(text) for _, test in PATH_ROOT_FORMS):
+        return text
+    names = [name for name, _ in PATH_ROOT_FORMS]
+    forms = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    raise ValueError(f"path_root must be {forms}, not {text!r}")
 
 
 def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
     """Options `dvc remote add/modify` accept for a dropbox remote, besides DVC's common ones."""
     from voluptuous import All, Coerce, Invalid, Range
 
-    def chunk_size(value: Any) -> str:
-        try:
-            chunk_size_bytes(value)
-        except ValueError as exc:
-            raise Invalid(str(exc)) from None
-        return str(value)
+    def as_validator(parse: Callable[[object], object]) -> Callable[[Any], str]:
+        def validate(value: Any) -> str:
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise Invalid(str(exc)) from None
+            return str(value)
+
+        return validate
 
     return {
         "app_key": str,
         "app_secret": str,
-        "chunk_size": chunk_size,
+        "chunk_size": as_validator(chunk_size_bytes),
         "batch_size": All(Coerce(int), Range(min=1, max=1000)),
         "timeout": All(Coerce(float), Range(min=1)),
-        "path_root": str,
+        "path_root": as_validator(path_root_value),
         **config_schema.REMOTE_COMMON,
     }
 
 
-def checking_dropbox_urls(validator: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """Wrap DVC's remote validator so that a malformed `dropbox://` URL fails `dvc remote add`.
+# DVC takes `dropbox:/x` (no netloc) for a local path and rewrites it before our validator sees
+# it: relative to the config's folder (`../dropbox:/x`, `dvc remote add` validates after that
+# rewrite) or resolved against it (`/repo/.dvc/dropbox:/x`, loading a hand-edited config). A
+# local path with a component starting `dropbox:` is therefore such a URL: no real folder is
+# named like that, and on Windows none can be.
+_OTHER_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_DROPBOX_COMPONENT = re.compile(r"(?:^|[\\/])(dropbox:.*)$", re.IGNORECASE | re.DOTALL)
 
-    Without this, `dropbox:///x` (empty netloc) passes as a *local* remote and `dropbox://a//b`
-    is only refused at the first push.
+
+def claimed_url(url: object) -> Optional[str]:
+    """The `dropbox:` URL `url` was written as, or None if it is no Dropbox URL at all."""
+    if not isinstance(url, str):
+        return None
+    if urls.is_dropbox_url(url):
+        return url
+    if _OTHER_SCHEME.match(url):
+        return None
+    found = _DROPBOX_COMPONENT.search(url)
+    return found.group(1).replace("\\", "/") if found else None
+
+
+def checking_dropbox_urls(
+    validator: Callable[[Any], Any], options: dict[Any, Any]
+) -> Callable[[Any], Any]:
+    """DVC's remote validator, but every `dropbox:` URL (any case, any slashes) is ours.
+
+    Without this, `dropbox:/x` and `dropbox:///x` (empty netloc) pass as *local* remotes and
+    `dropbox://a//b` is only refused at the first push.
     """
-    from voluptuous import Invalid
+    from voluptuous import Invalid, Schema
 
-    from .urls import is_dropbox_url, url_problem
+    schema = Schema(options)
 
     def validate(data: Any) -> Any:
-        url = data.get("url") if isinstance(data, dict) else None
-        if is_dropbox_url(url):
-            problem = url_problem(url)
-            if problem is not None:
-                from .urls import RIGHT_FORM
+        url = claimed_url(data.get("url")) if isinstance(data, dict) else None
+        if url is None:
+            return validator(data)
+        message = urls.url_error(url)
+        if message is not None:
+            # Inside the compiled config schema (a config file, `dvc remote add/modify`) DVC
+            # turns Invalid into "config file error ... @ data['remote'][<name>]". Called
+            # directly, by `get_cloud_fs` for a URL typed on the command line (ls-url, get-url,
+            # import-url), the same would blame a config file: say only what is wrong.
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith("voluptuous"):
+                raise Invalid(message)
+            from .errors import DropboxConfigError
 
-                raise Invalid(f"invalid Dropbox URL {url!r}: {problem}; {RIGHT_FORM}")
-        return validator(data)
+            raise DropboxConfigError(message)
+        return schema(data)
 
+    validate.dvc_dropbox = True  # type: ignore[attr-defined]
     return validate
 
 
@@ -89,15 +162,19 @@ def register_fs(dvc_objects_fs: ModuleType) -> None:
 
 
 def register_schema(config_schema: ModuleType) -> None:
-    if "dropbox" not in config_schema.REMOTE_SCHEMAS:
-        config_schema.REMOTE_SCHEMAS["dropbox"] = remote_options(config_schema)
-    # ByUrl copies its mapping when called, so the validator must be rebuilt to see our key.
-    by_url = config_schema.ByUrl(config_schema.REMOTE_SCHEMAS)
-    config_schema.SCHEMA["remote"][str] = checking_dropbox_urls(by_url)
+    options = remote_options(config_schema)
+    remote_schemas = getattr(config_schema, "REMOTE_SCHEMAS", None)  # DVC >= 3.64 only
+    if isinstance(remote_schemas, dict):
+        # Anyone rebuilding `ByUrl(REMOTE_SCHEMAS)` after us still knows dropbox.
+        remote_schemas.setdefault("dropbox", options)
+    remotes = config_schema.SCHEMA["remote"]
+    if not getattr(remotes[str], "dvc_dropbox", False):
+        remotes[str] = checking_dropbox_urls(remotes[str], options)
     config = sys.modules.get("dvc.config")
-    if config is not None and hasattr(config, "get_compiled_schema"):
+    memory = getattr(getattr(config, "get_compiled_schema", None), "memory", None)
+    if memory is not None:
         # Only on late install: a schema compiled before the patch holds the old validator.
-        config.get_compiled_schema.memory.clear()
+        memory.clear()
 
 
 def register() -> None:

@@ -51,6 +51,9 @@ class _ChainedLoader:
         if module.__spec__ is not None:
             module.__spec__.loader = self._loader
         self._loader.exec_module(module)
+        # The module has run to its end; Python flags it "initializing" until we return, so an
+        # AttributeError from the patch reads "partially initialized module ... circular import"
+        # with no circular import at all (DVC < 3.64 simply lacked REMOTE_SCHEMAS).
         self._after(module)
 
 

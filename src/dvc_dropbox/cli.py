@@ -41,6 +41,7 @@ def find_remote(name: Optional[str], app_key: Optional[str]) -> Remote:
 
     from dvc.config import Config
 
+    from . import urls
     from .auth import ENV_APP_KEY
 
     config = Config.from_cwd(validate=True)
@@ -64,8 +65,12 @@ def find_remote(name: Optional[str], app_key: Optional[str]) -> Remote:
         )
     conf = remotes[name]
     url = str(conf.get("url", ""))
-    if not url.startswith("dropbox://"):
+    # Exactly what the plugin accepts: any letter case of the scheme, and the same URL checks.
+    if not urls.is_dropbox_url(url):
         raise DropboxConfigError(f"remote '{name}' is not a Dropbox remote (its url is {url})")
+    problem = urls.url_error(url)
+    if problem is not None:
+        raise DropboxConfigError(f"remote '{name}': {problem}")
     remote = Remote(name, url=url, app_secret=conf.get("app_secret") or None)
     if conf.get("app_key"):
         remote.app_key = conf["app_key"]

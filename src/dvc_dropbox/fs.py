@@ -45,7 +45,7 @@ DELETE_POLL_DEADLINE_S = 900.0
 
 
 def parse_chunk_size(value: Union[str, int, None]) -> int:
-    """'48MiB', '48M', '48 mib' or 48 (MiB) -> bytes; a multiple of 4 MiB below 150 MiB."""
+    """`chunk_size` (None: the default) -> bytes, by the config schema's own rule (see README)."""
     from ._register import chunk_size_bytes
 
     if value is None or value == "":
@@ -56,13 +56,8 @@ def parse_chunk_size(value: Union[str, int, None]) -> int:
         raise DropboxConfigError(str(exc)) from None
 
 
-def chunk_size_in_bytes(value: Union[int, str, None]) -> int:
-    """DropboxFS's `chunk_size`: an int is bytes (as the DVC adapter passes it), a str a spec."""
-    if isinstance(value, int):
-        if value % MiB:
-            raise DropboxConfigError(f"chunk_size must be whole MiB, not {value} bytes")
-        return parse_chunk_size(value // MiB)
-    return parse_chunk_size(value)
+# DropboxFS's name for it: the adapter passes bytes, which the one rule reads as bytes.
+chunk_size_in_bytes = parse_chunk_size
 
 
 @dataclass(frozen=True)

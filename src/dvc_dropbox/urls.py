@@ -14,6 +14,7 @@ import re
 from typing import Optional
 
 SCHEME = "dropbox"
+SCHEME_PART = f"{SCHEME}:"  # what claims a URL for us, in any letter case (RFC 3986 §3.1)
 PREFIX = f"{SCHEME}://"
 
 RIGHT_FORM = (
@@ -28,20 +29,27 @@ _REV = re.compile(r"[0-9a-f]{9,}")
 
 
 class DropboxURLError(ValueError):
-    """A `dropbox://` URL that cannot name a Dropbox folder; the message says the right form."""
+    """A `dropbox:` URL that cannot name a Dropbox folder; the message says the right form."""
 
 
 def is_dropbox_url(url: object) -> bool:
-    return isinstance(url, str) and url[: len(PREFIX)].lower() == PREFIX
+    """True for every URL in the `dropbox` scheme, well-formed or not (`dropbox:/x`, `DROPBOX:x`).
+
+    A malformed one must still count as ours: DVC would otherwise take `dropbox:/dvc/x` for a
+    local folder of that name and "push" into it.
+    """
+    return isinstance(url, str) and url[: len(SCHEME_PART)].lower() == SCHEME_PART
 
 
 def url_problem(url: str) -> Optional[str]:
     """Why `url` is not a usable `dropbox://` URL, or None if it is fine."""
     if not is_dropbox_url(url):
         return f"Dropbox URLs start with {PREFIX!r}"
+    if url[len(SCHEME_PART) : len(PREFIX)] != "//":
+        return "'dropbox:' must be followed by two slashes"
     rest = url[len(PREFIX) :]
     if not rest.strip("/"):
-        return "it names no folder (the whole Dropbox cannot be a remote)"
+        return "it names no folder; a folder is needed after 'dropbox://' (not the whole Dropbox)"
     if rest.startswith("/"):
         # dropbox:///x: an empty netloc would make DVC treat the URL as a local path.
         return "there must be no third slash after 'dropbox:' (the first folder is the host part)"
@@ -53,11 +61,35 @@ def url_problem(url: str) -> Optional[str]:
     return None
 
 
+def corrected_url(url: str) -> Optional[str]:
+    """The well-formed URL a malformed one most likely means (`dropbox:/dvc/x` -> dropbox://dvc/x).
+
+    None when there is no single obvious reading (no folder, or '.'/'..' components).
+    """
+    if not is_dropbox_url(url):
+        return None
+    parts = [part for part in url[len(SCHEME_PART) :].split("/") if part]
+    if not parts or any(part in (".", "..") for part in parts):
+        return None
+    fixed = PREFIX + "/".join(parts)
+    return fixed if fixed != url and url_problem(fixed) is None else None
+
+
+def url_error(url: str) -> Optional[str]:
+    """The whole message for a malformed URL (what is wrong, then the right form), or None."""
+    problem = url_problem(url)
+    if problem is None:
+        return None
+    fixed = corrected_url(url)
+    hint = f"did you mean {fixed}? " if fixed else ""
+    return f"invalid Dropbox URL {url!r}: {problem}; {hint}{RIGHT_FORM}"
+
+
 def check_url(url: str) -> str:
     """Raise DropboxURLError (naming the right form) unless `url` is a usable dropbox:// URL."""
-    problem = url_problem(url)
-    if problem is not None:
-        raise DropboxURLError(f"invalid Dropbox URL {url!r}: {problem}; {RIGHT_FORM}")
+    message = url_error(url)
+    if message is not None:
+        raise DropboxURLError(message)
     return url
 
 
@@ -74,7 +106,7 @@ def path_to_url(path: str) -> str:
 def strip_protocol(path: str) -> str:
     """Lenient form for paths fsspec/DVC pass around: drop the scheme and outer slashes."""
     if is_dropbox_url(path):
-        path = path[len(PREFIX) :]
+        path = path[len(SCHEME_PART) :]
     return path.strip("/")
 
 
