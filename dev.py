@@ -5,8 +5,9 @@ Both bootstrap `.venv` (stdlib only until then) so that a fresh machine with Pyt
 and git needs nothing else. The venv is reinstalled whenever pyproject.toml changes.
 
 `test` also runs OLDEST_DVC_TESTS against the oldest DVC that pyproject.toml allows, in
-`.venv-oldest-dvc` (re-created whenever pyproject.toml changes), unless test paths are given;
-`test-oldest [pytest args]` runs only that part.
+`.venv-oldest-dvc` (re-created whenever pyproject.toml changes), unless the args select tests
+(paths, -m or -k); `test-oldest [pytest args]` runs only that part. `test -m unit` is the inner
+loop: ruff, mypy and the pure-logic tests of tests/unit, in seconds.
 """
 
 from __future__ import annotations
@@ -83,8 +84,9 @@ def ensure_oldest_venv() -> Path:
 
 
 def names_tests(args: list[str]) -> bool:
-    """Whether pytest args select tests by path (then only those run, on the newest DVC)."""
-    return any(not a.startswith("-") and (ROOT / a.split("::")[0]).exists() for a in args)
+    """Whether pytest args select tests (by path, -m or -k): then only those run, newest DVC."""
+    by_path = any(not a.startswith("-") and (ROOT / a.split("::")[0]).exists() for a in args)
+    return by_path or any(a in ("-m", "-k") or a.startswith(("-m", "-k")) for a in args)
 
 
 def run_pytest(python: Path, args: list[str], env: dict[str, str] | None = None) -> int:
@@ -145,6 +147,8 @@ def main(argv: list[str]) -> int:
         script = ROOT / "benchmarks" / f"{rest[0].removesuffix('.py')}.py"
         return subprocess.call([str(python), str(script), *rest[1:]])
     lint = subprocess.call([str(python), "-m", "ruff", "check", str(ROOT)], cwd=ROOT)
+    # design.md's rules: types checked (mypy src, configured in pyproject.toml).
+    lint = lint or subprocess.call([str(python), "-m", "mypy"], cwd=ROOT)
     code = run_pytest(python, [*workers, *rest])
     # Users pin DVC in their projects: the oldest DVC we allow must work too (README, Installing).
     # Only the worker count carries over: the other args select and shape the main run.

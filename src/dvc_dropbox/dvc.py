@@ -43,7 +43,9 @@ class DropboxFileSystem(FileSystem):
         # Checked here (cheap, main thread) so a bad value is one clear error, not N failed files.
         self.chunk_size = parse_chunk_size(kwargs.get("chunk_size"))
         url = kwargs.get("url")
-        self.root: Optional[str] = urls.strip_protocol(url) if urls.is_dropbox_url(url) else None
+        self.root: Optional[str] = (
+            urls.strip_protocol(url) if isinstance(url, str) and urls.is_dropbox_url(url) else None
+        )
         self._root_checked = False
 
     # -- URLs -------------------------------------------------------------------------------------

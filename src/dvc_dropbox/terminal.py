@@ -144,7 +144,7 @@ def _rich_paused() -> Iterator[None]:
             if not lives:
                 continue
             try:
-                stack.enter_context(_RichPause(console, lives))  # type: ignore[arg-type]
+                stack.enter_context(_RichPause(console, lives))
             except AttributeError:
                 # A rich version with other internals: its display may flicker, nothing worse.
                 continue

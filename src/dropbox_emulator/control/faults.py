@@ -64,26 +64,32 @@ class Fault:
             if not isinstance(value, bool):
                 raise FaultSpecError(f"'{name}' must be true or false")
             setattr(fault, name, value)
+        fault._set_choices(spec)
+        fault._check_combination()
+        return fault
+
+    def _set_choices(self, spec: dict[str, Any]) -> None:
         if "reason" in spec:
             if spec["reason"] not in RATE_LIMIT_REASONS:
                 raise FaultSpecError(f"'reason' must be one of {list(RATE_LIMIT_REASONS)}")
-            fault.reason = spec["reason"]
+            self.reason = spec["reason"]
         if spec.get("entry_failure") is not None:
             if spec["entry_failure"] not in ENTRY_FAILURES:
                 raise FaultSpecError(f"'entry_failure' must be one of {list(ENTRY_FAILURES)}")
-            if fault.drop_connection or fault.corrupt_body or "status" in spec:
+            if self.drop_connection or self.corrupt_body or "status" in spec:
                 raise FaultSpecError(
                     "'entry_failure' fails entries of a batch; it takes no status, "
                     "drop_connection or corrupt_body"
                 )
-            fault.entry_failure = spec["entry_failure"]
-        if fault.status not in STATUSES:
+            self.entry_failure = spec["entry_failure"]
+
+    def _check_combination(self) -> None:
+        if self.status not in STATUSES:
             raise FaultSpecError(f"'status' must be one of {list(STATUSES)}")
-        if fault.times < 1:
+        if self.times < 1:
             raise FaultSpecError("'times' must be at least 1")
-        if fault.after_bytes is not None and not fault.drop_connection:
+        if self.after_bytes is not None and not self.drop_connection:
             raise FaultSpecError("'after_bytes' needs 'drop_connection'")
-        return fault
 
     def matches(self, *names: str) -> bool:
         return any(fnmatch.fnmatchcase(name, self.route) for name in names)
