@@ -28,11 +28,11 @@ STAMP_NAME = ".dvc-dropbox-installed"
 # Registration, the user guide's push/pull walk-through, and the URL refusals that depend on how
 # DVC rewrites local paths in its config (~1 min with 2 workers, once .venv-oldest-dvc exists).
 OLDEST_DVC_TESTS = [
-    "tests/plugin/test_registration.py",
-    "tests/plugin/test_dvc_versions.py",
-    "tests/plugin/test_bad_input.py::test_bad_urls_refused_at_remote_add",
-    "tests/plugin/test_bad_input.py::test_bad_url_in_hand_edited_config",
-    "tests/plugin/test_bad_input.py::test_bad_url_refused_by_url_commands",
+    "tests/integration/plugin/test_registration.py",
+    "tests/integration/plugin/test_dvc_versions.py",
+    "tests/integration/plugin/test_bad_input.py::test_bad_urls_refused_at_remote_add",
+    "tests/integration/plugin/test_bad_input.py::test_bad_url_in_hand_edited_config",
+    "tests/integration/plugin/test_bad_input.py::test_bad_url_refused_by_url_commands",
 ]
 # DVC before 3.66 requires pathspec>=0.10.3 with no upper bound but cannot import pathspec 1.x
 # (`dvc init` fails: cannot import name '_DIR_MARK'), so that is what its users have installed.

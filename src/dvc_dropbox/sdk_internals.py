@@ -3,7 +3,7 @@
 The SDK has no public way to read or replace a client's tokens, which `auth.DropboxClient` needs to
 share one refresh between threads and processes, and no generic getter for a stone union's tag and
 member, which the error walker in `sdk_errors` needs. These names are private and may change in
-any SDK release: `tests/plugin/test_sdk_internals.py` checks them on a real `dropbox.Dropbox` and
+any SDK release: `tests/unit/test_sdk_internals.py` checks them on a real `dropbox.Dropbox` and
 fails naming the attribute that moved. Nothing else in the plugin touches `_`-names of the SDK.
 """
 

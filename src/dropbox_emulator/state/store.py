@@ -36,7 +36,7 @@ class Store:
         self.listing = Listing(self.database)
         self.jobs = Jobs(self.database)
 
-    # -- shortcuts for the unit tests (tests/emulator/test_store.py) ----------------------------
+    # -- shortcuts for the unit tests (tests/unit/emulator/test_store.py) -----------------------
 
     @property
     def _db(self) -> sqlite3.Connection:

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.auth.conftest import (
+from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.screen import run_on_screen, shows, squash
+from tests.integration.auth.conftest import (
     APP_KEY,
     DVC,
     DVC_DROPBOX,
@@ -24,8 +26,6 @@ from tests.auth.conftest import (
     remote_url,
     run,
 )
-from tests.helpers.emulator import EmulatorProcess
-from tests.helpers.screen import run_on_screen, shows, squash
 
 MEMBER_FOLDER = "Emulator User"  # the emulator account's home_path in its team space
 

@@ -19,7 +19,8 @@ from typing import Any
 import pexpect
 import pytest
 
-from tests.auth.conftest import (
+from tests.helpers.emulator import EmulatorProcess
+from tests.integration.auth.conftest import (
     APP_KEY,
     DEFAULT_CREDENTIALS,
     DVC,
@@ -32,7 +33,6 @@ from tests.auth.conftest import (
     remote_url,
     run,
 )
-from tests.helpers.emulator import EmulatorProcess
 
 TIMEOUT = 180
 

@@ -17,7 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.auth.conftest import (
+from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.pty_screen import COLUMNS, PtyScreen, find_line, joined
+from tests.integration.auth.conftest import (
     DEFAULT_CREDENTIALS,
     DVC,
     LINK_RE,
@@ -29,8 +31,6 @@ from tests.auth.conftest import (
     remote_url,
     run,
 )
-from tests.helpers.emulator import EmulatorProcess
-from tests.helpers.pty_screen import COLUMNS, PtyScreen, find_line, joined
 
 PROMPT = "Enter verification code:"
 LINK_HEADER = "Go to the following link in your browser:"

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.auth.conftest import (
+from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.screen import run_on_screen, shows
+from tests.integration.auth.conftest import (
     DVC,
     DVC_DROPBOX,
     RepoFactory,
@@ -25,9 +27,7 @@ from tests.auth.conftest import (
     remote_url,
     run,
 )
-from tests.auth.test_dvc_auth import _interactive_push
-from tests.helpers.emulator import EmulatorProcess
-from tests.helpers.screen import run_on_screen, shows
+from tests.integration.auth.test_dvc_auth import _interactive_push
 
 FILES = 5
 SUB_FILES = 3

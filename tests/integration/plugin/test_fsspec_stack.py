@@ -22,9 +22,9 @@ import pytest
 from packaging.version import Version
 
 from dvc_dropbox.credentials import DEFAULT_FILE_NAME
-from tests.auth.conftest import LINK_RE, approve, assert_no_secrets
 from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess
+from tests.integration.auth.conftest import LINK_RE, approve, assert_no_secrets
 
 from .cli import dvc, make_repo, run
 from .conftest import isolated_cli_env

@@ -18,8 +18,8 @@ import pytest
 from dvc_dropbox import auth, credentials
 from dvc_dropbox.credentials import Credentials, CredentialsFile
 from dvc_dropbox.errors import DropboxAuthError, DropboxConfigError
-from tests.auth.conftest import APP_KEY, approve
 from tests.helpers.emulator import EmulatorProcess
+from tests.integration.auth.conftest import APP_KEY, approve
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 

@@ -15,8 +15,8 @@ import pytest
 import requests
 from dropbox import exceptions, oauth
 
-from tests.emulator.test_oauth import approve, token_request
 from tests.helpers.emulator import EmulatorProcess
+from tests.integration.emulator.test_oauth import approve, token_request
 
 
 def test_default_app_has_a_generated_secret_kept_across_restarts(tmp_path: Path) -> None:

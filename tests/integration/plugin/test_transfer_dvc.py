@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.emulator import EmulatorProcess
-from tests.plugin.cli import dvc, make_repo
+from tests.integration.plugin.cli import dvc, make_repo
 
 
 @pytest.fixture

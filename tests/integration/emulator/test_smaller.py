@@ -13,8 +13,8 @@ import requests
 from dropbox import exceptions, files
 
 from dropbox_emulator.oauth.tokens import TokenStore
-from tests.emulator.handler_calls import Harness
 from tests.helpers.emulator import EmulatorProcess
+from tests.unit.emulator.handler_calls import Harness
 
 
 @pytest.fixture

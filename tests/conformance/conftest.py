@@ -4,4 +4,7 @@ from __future__ import annotations
 
 from dvc.testing.fixtures import *
 
+# The plugin tests' credentials and SDK fixtures (and their explicit `register()`).
+from tests.integration.plugin.conftest import *
+
 from .fixtures import *

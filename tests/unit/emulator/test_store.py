@@ -22,7 +22,7 @@ from dropbox_emulator.state import paths
 from dropbox_emulator.state.account import HOME_NAMESPACE_ID
 from dropbox_emulator.state.blobs import BLOCK_SIZE
 from dropbox_emulator.state.store import Store
-from tests.emulator.handler_calls import Harness, content_hash
+from tests.unit.emulator.handler_calls import Harness, content_hash
 
 
 @pytest.fixture

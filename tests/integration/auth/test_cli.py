@@ -13,7 +13,9 @@ import pexpect
 import pytest
 import requests
 
-from tests.auth.conftest import (
+from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.screen import run_on_screen
+from tests.integration.auth.conftest import (
     APP_KEY,
     DEFAULT_CREDENTIALS,
     DVC_DROPBOX,
@@ -24,8 +26,6 @@ from tests.auth.conftest import (
     read_credentials,
     run,
 )
-from tests.helpers.emulator import EmulatorProcess
-from tests.helpers.screen import run_on_screen
 
 TIMEOUT = 120
 
