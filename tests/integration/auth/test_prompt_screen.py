@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.helpers.emulator import EmulatorProcess
-from tests.helpers.pty_screen import COLUMNS, PtyScreen, find_line, joined
+from tests.helpers.screen import COLUMNS, PtyScreen, find_line, joined
 from tests.integration.auth.conftest import (
     DEFAULT_CREDENTIALS,
     DVC,

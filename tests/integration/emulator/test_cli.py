@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from tests.helpers.emulator import HOST_VARS, EmulatorProcess
+from tests.helpers.screen import render
 
 
 def _clean_env() -> dict[str, str]:
@@ -170,18 +171,6 @@ def test_shared_ca_dir(tmp_path: Path) -> None:
 # -- what a person sees in a terminal ------------------------------------------------------------
 
 
-def _screen(text: str) -> list[str]:
-    """`text` as a 120x40 terminal shows it: the screen's lines, trailing blanks dropped."""
-    import pyte
-
-    screen = pyte.Screen(120, 40)
-    pyte.Stream(screen).feed(text)
-    lines = [line.rstrip() for line in screen.display]
-    while lines and not lines[-1]:
-        lines.pop()
-    return lines
-
-
 def _spawn(*args: str, env: Optional[dict[str, str]] = None) -> Any:
     import pexpect
 
@@ -201,7 +190,7 @@ def _run_in_terminal(*args: str, env: Optional[dict[str, str]] = None) -> tuple[
     child = _spawn(*args, env=env)
     child.expect(pexpect.EOF)
     child.close()
-    return child.exitstatus, _screen(child.before)
+    return child.exitstatus, render(child.before)
 
 
 @pytest.mark.parametrize("package", ["cryptography", "certifi"])
@@ -264,7 +253,7 @@ def test_verbose_lines_carry_utc_timestamps_and_no_secrets() -> None:
         child.kill(signal.SIGTERM)
         child.expect(pexpect.EOF)
         child.close()
-    lines = [line for line in _screen(child.before) if line.startswith("dropbox-emulator:")]
+    lines = [line for line in render(child.before) if line.startswith("dropbox-emulator:")]
     shape = re.compile(
         r'dropbox-emulator: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z 127\.0\.0\.1 "(\S+) (\S+) '
         r'HTTP/1\.1" (\d{3}) \d+'
@@ -283,7 +272,7 @@ def test_verbose_lines_carry_utc_timestamps_and_no_secrets() -> None:
         ("POST", "/2/check/user", "200"),
         ("POST", "/2/check/user", "200"),
     ]
-    screen = "\n".join(_screen(child.before))
+    screen = "\n".join(render(child.before))
     assert token not in screen and token[:20] not in screen
     assert "body-secret-7f3a" not in screen and "Bearer" not in screen
 

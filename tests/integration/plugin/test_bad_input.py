@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.screen import screen_of
+
 from .cli import BIN, DVC, assert_clean_error, dvc, make_repo, run
-from .screen import screen_of
 
 RIGHT_FORM = "dropbox://dvc/my-project"
 DVC_DROPBOX = str(BIN / "dvc-dropbox")
