@@ -34,13 +34,15 @@ from dropbox_emulator.handlers.shared import (
     locate,
     lookup_error,
     read_entry,
+    shown,
     write_error,
     write_location,
 )
 from dropbox_emulator.state import paths
 from dropbox_emulator.state.listing import Page, UnknownCursor
+from dropbox_emulator.state.listing import Request as ListingRequest
 from dropbox_emulator.state.metadata import Metadata, file_metadata, folder_metadata, metadata, void
-from dropbox_emulator.state.namespaces import namespace_of
+from dropbox_emulator.state.namespaces import mounted_in, namespace_of, present
 from dropbox_emulator.state.store import Store
 from dropbox_emulator.state.tree import (
     Entry,
@@ -66,14 +68,16 @@ def get_metadata(call: Call, services: Services) -> Metadata:
     check_root_slash(arg.path, ROOT_UNSUPPORTED)
     try:
         if arg.path.startswith("rev:"):
-            return file_metadata(read_entry(store, call, arg.path))
+            return file_metadata(shown(call, read_entry(store, call, arg.path)))
         location = locate(store, call, arg.path)
+        if location.mount is not None:
+            return metadata(location.mount)
         if not location.path_display:
             raise BadInput(ROOT_UNSUPPORTED)
         entry = location.entry
         if entry is None or (entry.kind == "deleted" and not arg.include_deleted):
             raise LookupFailure("not_found")
-        return metadata(entry)
+        return metadata(shown(call, entry))
     except LookupFailure as failure:
         raise RouteError(files.GetMetadataError.path(lookup_error(failure.tag))) from None
 
@@ -83,7 +87,7 @@ def get_metadata(call: Call, services: Services) -> Metadata:
 
 def _page_result(page: Page) -> files.ListFolderResult:
     return files.ListFolderResult(
-        entries=[metadata(entry) for entry in page.entries],
+        entries=[metadata(present(page.view, entry)) for entry in page.entries],
         cursor=page.cursor,
         has_more=page.has_more,
     )
@@ -102,7 +106,7 @@ def _listing_folder(store: Store, call: Call, raw: str) -> Location:
     return location
 
 
-def _listing_request(call: Call, store: Store) -> tuple[str, str, bool, bool, int]:
+def _listing_request(call: Call, store: Store) -> ListingRequest:
     """What list_folder and get_latest_cursor share: the folder (it must exist) and options."""
     arg: files.ListFolderArg = call.arg
     try:
@@ -110,13 +114,21 @@ def _listing_request(call: Call, store: Store) -> tuple[str, str, bool, bool, in
     except LookupFailure as failure:
         raise RouteError(files.ListFolderError.path(lookup_error(failure.tag))) from None
     limit = arg.limit or DEFAULT_LIST_LIMIT
-    return folder.ns, folder.path_lower, arg.recursive, arg.include_deleted, limit
+    return ListingRequest(
+        folder.ns,
+        folder.path_lower,
+        arg.recursive,
+        arg.include_deleted,
+        limit,
+        view=namespace_of(call.path_root),
+        mounts=tuple(mounted_in(folder.ns, folder.path_lower)),
+    )
 
 
 @route("files/list_folder")
 def list_folder(call: Call, services: Services) -> files.ListFolderResult:
     store = services.store
-    return _page_result(store.listing.list_folder(*_listing_request(call, store)))
+    return _page_result(store.listing.list_folder(_listing_request(call, store)))
 
 
 @route("files/list_folder/get_latest_cursor")
@@ -124,7 +136,7 @@ def list_folder_get_latest_cursor(
     call: Call, services: Services
 ) -> files.ListFolderGetLatestCursorResult:
     store = services.store
-    cursor = store.listing.latest_cursor(*_listing_request(call, store))
+    cursor = store.listing.latest_cursor(_listing_request(call, store))
     return files.ListFolderGetLatestCursorResult(cursor=cursor)
 
 
@@ -183,7 +195,7 @@ def download(call: Call, services: Services) -> DownloadResult:
         raise RouteError(files.DownloadError.path(lookup_error(failure.tag))) from None
     assert entry.content_hash is not None
     return DownloadResult(
-        metadata=file_metadata(entry),
+        metadata=file_metadata(shown(call, entry)),
         blob=store.blobs.path(entry.content_hash),
         size=entry.size or 0,
     )
@@ -199,7 +211,7 @@ def get_temporary_link(call: Call, services: Services) -> files.GetTemporaryLink
         raise RouteError(files.GetTemporaryLinkError.path(lookup_error(failure.tag))) from None
     assert entry.content_hash is not None
     link = services.temporary_link(store.blobs.path(entry.content_hash), entry.name)
-    return files.GetTemporaryLinkResult(metadata=file_metadata(entry), link=link)
+    return files.GetTemporaryLinkResult(metadata=file_metadata(shown(call, entry)), link=link)
 
 
 # --------------------------------------------------------------------------- deletes
@@ -242,7 +254,7 @@ def delete_v2(call: Call, services: Services) -> files.DeleteResult:
         entry = _delete_one(call, services, arg, commit=True)
     except _DeleteFailed as failed:
         raise RouteError(failed.error) from None
-    return files.DeleteResult(metadata=metadata(entry))
+    return files.DeleteResult(metadata=metadata(shown(call, entry)))
 
 
 @route("files/delete_batch")
@@ -265,7 +277,7 @@ def delete_batch(call: Call, services: Services) -> files.DeleteBatchLaunch:
                         deleted = _delete_one(call, services, entry, commit=False)
                         results.append(
                             files.DeleteBatchResultEntry.success(
-                                files.DeleteBatchResultData(metadata=metadata(deleted))
+                                files.DeleteBatchResultData(metadata=metadata(shown(call, deleted)))
                             )
                         )
                     except _DeleteFailed as failed:
@@ -305,7 +317,7 @@ def create_folder_v2(call: Call, services: Services) -> files.CreateFolderResult
         raise RouteError(files.CreateFolderError.path(write_error(failure))) from None
     except TooManyWriteOperations as busy:
         raise contended(services, busy, files.CreateFolderError.path(WRITE_BUSY)) from None
-    return files.CreateFolderResult(metadata=folder_metadata(entry))
+    return files.CreateFolderResult(metadata=folder_metadata(shown(call, entry)))
 
 
 def _relocate(call: Call, services: Services, move: bool) -> files.RelocationResult:
@@ -340,7 +352,7 @@ def _relocate(call: Call, services: Services, move: bool) -> files.RelocationRes
         raise RouteError(void(files.RelocationError, failure.tag)) from None
     except TooManyWriteOperations as busy:
         raise contended(services, busy, files.RelocationError.to(WRITE_BUSY)) from None
-    return files.RelocationResult(metadata=metadata(entry))
+    return files.RelocationResult(metadata=metadata(shown(call, entry)))
 
 
 @route("files/copy:2")
@@ -389,7 +401,7 @@ def list_revisions(call: Call, services: Services) -> files.ListRevisionsResult:
     limit = arg.limit or 10
     deleted = entry is None or entry.kind == "deleted"
     result = files.ListRevisionsResult(
-        is_deleted=deleted, entries=[file_metadata(r) for r in revisions[:limit]]
+        is_deleted=deleted, entries=[file_metadata(shown(call, r)) for r in revisions[:limit]]
     )
     if "has_more" in files.ListRevisionsResult._all_field_names_:
         result.has_more = len(revisions) > limit
@@ -415,4 +427,4 @@ def restore(call: Call, services: Services) -> files.FileMetadata:
         raise RouteError(files.RestoreError.path_write(write_error(failure))) from None
     except TooManyWriteOperations as busy:
         raise contended(services, busy, files.RestoreError.path_write(WRITE_BUSY)) from None
-    return file_metadata(entry)
+    return file_metadata(shown(call, entry))

@@ -21,7 +21,7 @@ from dropbox_emulator.handlers.contract import (
 )
 from dropbox_emulator.state import paths
 from dropbox_emulator.state.metadata import void
-from dropbox_emulator.state.namespaces import NAMESPACES, namespace_of
+from dropbox_emulator.state.namespaces import NAMESPACES, mount_at, namespace_of, present, resolve
 from dropbox_emulator.state.sessions import SessionFailure
 from dropbox_emulator.state.store import Store
 from dropbox_emulator.state.tree import Entry, LookupFailure, WriteFailure
@@ -92,6 +92,9 @@ class Location:
     ns: str
     path_display: str
     entry: Optional[Entry]
+    # The mount point's folder in the team root when the path names one exactly (then `ns` is
+    # the mounted namespace and `path_display` its root "").
+    mount: Optional[Entry] = None
 
     @property
     def path_lower(self) -> str:
@@ -116,8 +119,10 @@ def locate(store: Store, call: Call, raw: str) -> Location:
     ns = target.ns if target.ns is not None else namespace_of(call.path_root)
     if ns not in NAMESPACES:
         raise LookupFailure("not_found")
-    entry = store.tree.get(ns, target.path.lower()) if target.path else None
-    return Location(ns, target.path, entry)
+    mount = store.tree.get(ns, target.path.lower()) if mount_at(ns, target.path.lower()) else None
+    ns, path = resolve(ns, target.path)
+    entry = store.tree.get(ns, path.lower()) if path else None
+    return Location(ns, path, entry, mount)
 
 
 def read_entry(store: Store, call: Call, raw: str) -> Entry:
@@ -154,7 +159,15 @@ def write_location(store: Store, call: Call, raw: str) -> Location:
     if ns not in NAMESPACES:
         raise paths.PathProblem("unknown namespace")
     paths.check_writable(target.path)
-    return Location(ns, target.path, None)
+    ns, path = resolve(ns, target.path)
+    if not path:
+        raise paths.PathProblem("a mount point is not a writable path")
+    return Location(ns, path, None)
+
+
+def shown(call: Call, entry: Entry) -> Entry:
+    """The row with `path_display`/`path_lower` relative to the call's path root."""
+    return present(namespace_of(call.path_root), entry)
 
 
 def check_root_slash(raw: str, message: str) -> None:

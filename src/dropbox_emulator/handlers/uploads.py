@@ -29,6 +29,7 @@ from dropbox_emulator.handlers.shared import (
     load_job,
     session_append_error,
     session_finish_error,
+    shown,
     write_error,
     write_location,
 )
@@ -108,7 +109,7 @@ def upload(call: Call, services: Services) -> files.FileMetadata:
         if services.route_form_contention(batch=False):
             raise failed(WRITE_BUSY, content_hash) from None
         raise
-    return file_metadata(entry)
+    return file_metadata(shown(call, entry))
 
 
 @route("files/upload_session/start")
@@ -212,7 +213,7 @@ def _prepare_finish(
     )
 
 
-def _commit_prepared(services: Services, prepared: _Prepared) -> files.FileMetadata:
+def _commit_prepared(call: Call, services: Services, prepared: _Prepared) -> files.FileMetadata:
     """Place a prepared file (caller holds the namespace commit); raises _FinishFailed."""
     try:
         entry = services.store.finish_upload(
@@ -220,7 +221,7 @@ def _commit_prepared(services: Services, prepared: _Prepared) -> files.FileMetad
         )
     except WriteFailure as failure:
         raise _FinishFailed(files.UploadSessionFinishError.path(write_error(failure))) from None
-    return file_metadata(entry)
+    return file_metadata(shown(call, entry))
 
 
 @route("files/upload_session/finish")
@@ -233,7 +234,7 @@ def upload_session_finish(call: Call, services: Services) -> files.FileMetadata:
         try:
             prepared = _prepare_finish(call, services, arg, call.body, require_closed=False)
             with services.commit(prepared.location.ns):
-                return _commit_prepared(services, prepared)
+                return _commit_prepared(call, services, prepared)
         except _FinishFailed as failed:
             raise RouteError(failed.error) from None
         except TooManyWriteOperations as busy:
@@ -269,7 +270,7 @@ def _finish_batch(
                 with services.commit(ns):
                     for index, item in group:
                         try:
-                            results[index] = outcome.success(_commit_prepared(services, item))
+                            results[index] = outcome.success(_commit_prepared(call, services, item))
                         except _FinishFailed as failed:
                             results[index] = outcome.failure(failed.error)
             except TooManyWriteOperations:

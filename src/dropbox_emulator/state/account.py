@@ -15,7 +15,11 @@ COUNTRY = "US"
 LOCALE = "en"
 REFERRAL_LINK = "https://www.dropbox.com/referrals/emulator"
 
-# A team account: the home namespace lives below a team space root namespace.
-HOME_NAMESPACE_ID = "3000000001"
+# A team member in a team space, laid out as Dropbox's Namespace Guide describes: the team
+# space root namespace contains the member's home namespace, mounted at `home_path`, and a team
+# folder (a namespace of its own) next to it.
 TEAM_NAMESPACE_ID = "3000000000"
+HOME_NAMESPACE_ID = "3000000001"
+TEAM_FOLDER_NAMESPACE_ID = "3000000002"
 HOME_PATH = f"/{DISPLAY_NAME}"
+TEAM_FOLDER_PATH = "/Team Folder"

@@ -45,6 +45,22 @@ class Page:
     entries: list[Entry]
     cursor: str
     has_more: bool
+    view: str  # the namespace of the path root the listing was started under
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What a listing covers: a folder of a namespace, plus the namespaces mounted below it
+    (namespace, mount path lower) that a recursive listing descends into, and the namespace of
+    the caller's path root (what the entries are shown relative to)."""
+
+    ns: str
+    path_lower: str
+    recursive: bool
+    include_deleted: bool
+    limit: int
+    view: str
+    mounts: tuple[tuple[str, str], ...] = ()
 
 
 class Listing:
@@ -68,39 +84,31 @@ class Listing:
             )
         return cursor
 
-    def list_folder(
-        self, ns: str, path_lower: str, recursive: bool, include_deleted: bool, limit: int
-    ) -> Page:
+    def list_folder(self, request: Request) -> Page:
         """First page of a listing. The cursor first pages through a snapshot-ordered walk
         (by path_lower, so parents come before children), then becomes a change feed from
         the sequence number current when the listing began."""
         with self._database.tx() as db:
-            state = self._listing_state(db, ns, path_lower, recursive, include_deleted, limit)
+            state = self._listing_state(db, request)
             return self._page(db, {**state, "phase": "walk"})
 
-    def latest_cursor(
-        self, ns: str, path_lower: str, recursive: bool, include_deleted: bool, limit: int
-    ) -> str:
+    def latest_cursor(self, request: Request) -> str:
         with self._database.tx() as db:
-            state = self._listing_state(db, ns, path_lower, recursive, include_deleted, limit)
+            state = self._listing_state(db, request)
             return self._save_cursor(db, {**state, "phase": "changes"})
 
     @staticmethod
-    def _listing_state(
-        db: sqlite3.Connection,
-        ns: str,
-        path_lower: str,
-        recursive: bool,
-        include_deleted: bool,
-        limit: int,
-    ) -> dict[str, Any]:
+    def _listing_state(db: sqlite3.Connection, request: Request) -> dict[str, Any]:
         """A cursor's state at the current sequence number (its "phase" is the caller's)."""
         return {
-            "ns": ns,
-            "path": path_lower,
-            "recursive": recursive,
-            "include_deleted": include_deleted,
-            "limit": limit,
+            "ns": request.ns,
+            "path": request.path_lower,
+            "recursive": request.recursive,
+            "include_deleted": request.include_deleted,
+            "limit": request.limit,
+            "view": request.view,
+            # Only a recursive listing reaches below the mount points.
+            "mounts": [list(m) for m in request.mounts] if request.recursive else [],
             "pos": None,
             "seq": Database.counter(db, "seq") or 0,
         }
@@ -127,43 +135,47 @@ class Listing:
             state = json.loads(row[0])
             if state["phase"] == "walk":
                 return True
-            scope, scope_args = _scope(state)
-            after, after_args = _after(state)
+            source = _source(state)
+            scope, scope_args = _scope(state, source)
+            after, after_args = _after(state, source)
             found = self._database.connection.execute(
-                f"SELECT 1 FROM entries WHERE ns = ? AND {scope} AND {after} LIMIT 1",
-                (state["ns"], *scope_args, *after_args),
+                f"SELECT 1 FROM {source.sql} AND {scope} AND {after} LIMIT 1",
+                (*source.args, *scope_args, *after_args),
             ).fetchone()
         return found is not None
 
     def _page(self, db: sqlite3.Connection, state: dict[str, Any]) -> Page:
-        ns, limit = state["ns"], int(state["limit"])
-        scope, scope_args = _scope(state)
+        limit = int(state["limit"])
+        view = str(state.get("view", state["ns"]))
+        source = _source(state)
+        scope, scope_args = _scope(state, source)
+        lower = source.lower
         entries: list[Entry] = []
         if state["phase"] == "walk":
             deleted = "" if state["include_deleted"] else " AND kind != 'deleted'"
             pos = state["pos"]
-            after = " AND path_lower > ?" if pos is not None else ""
+            after = f" AND {lower} > ?" if pos is not None else ""
             rows = db.execute(
-                f"SELECT {ENTRY_COLUMNS} FROM entries WHERE ns = ? AND {scope}{deleted}{after} "
-                "ORDER BY path_lower LIMIT ?",
-                (ns, *scope_args, *((pos,) if pos is not None else ()), limit + 1),
+                f"SELECT {ENTRY_COLUMNS}, {lower} FROM {source.sql} AND {scope}{deleted}{after} "
+                f"ORDER BY {lower} LIMIT ?",
+                (*source.args, *scope_args, *((pos,) if pos is not None else ()), limit + 1),
             ).fetchall()
-            entries = [Entry(*r) for r in rows[:limit]]
+            entries = [Entry(*r[:-1]) for r in rows[:limit]]
             if len(rows) > limit:
-                state = {**state, "pos": entries[-1].path_lower}
-                return Page(entries, self._save_cursor(db, state), True)
+                state = {**state, "pos": rows[limit - 1][-1]}
+                return Page(entries, self._save_cursor(db, state), True, view)
             state = {**state, "phase": "changes", "pos": None}
-            return Page(entries, self._save_cursor(db, state), False)
-        after, after_args = _after(state)
+            return Page(entries, self._save_cursor(db, state), False, view)
+        after, after_args = _after(state, source)
         rows = db.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE ns = ? AND {scope} AND {after} "
-            "ORDER BY seq, path_lower LIMIT ?",
-            (ns, *scope_args, *after_args, limit + 1),
+            f"SELECT {ENTRY_COLUMNS}, {lower} FROM {source.sql} AND {scope} AND {after} "
+            f"ORDER BY seq, {lower} LIMIT ?",
+            (*source.args, *scope_args, *after_args, limit + 1),
         ).fetchall()
-        entries = [Entry(*r) for r in rows[:limit]]
+        entries = [Entry(*r[:-1]) for r in rows[:limit]]
         if entries:
-            state = {**state, "seq": entries[-1].seq, "pos": entries[-1].path_lower}
-        return Page(entries, self._save_cursor(db, state), len(rows) > limit)
+            state = {**state, "seq": entries[-1].seq, "pos": rows[len(entries) - 1][-1]}
+        return Page(entries, self._save_cursor(db, state), len(rows) > limit, view)
 
 
 class Jobs:
@@ -214,22 +226,59 @@ class Jobs:
         return str(row[0])
 
 
-def _scope(state: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """`FROM <rows> WHERE <listed namespace>` plus the expressions for each row's path and
+    parent path as seen from the listed namespace."""
+
+    sql: str
+    args: tuple[Any, ...]
+    lower: str
+    parent: str
+
+
+def _source(state: dict[str, Any]) -> _Source:
+    """Rows of the listed namespace, and of the namespaces mounted below the listed folder with
+    their mount path in front, so one ordering walks the whole layout."""
+    mounts = state.get("mounts") or []
+    if not mounts:  # the common case keeps the plain table (and its indexes)
+        return _Source("entries WHERE ns = ?", (state["ns"],), "path_lower", "parent_lower")
+    parts = [
+        f"SELECT {ENTRY_COLUMNS}, path_lower AS view_lower, parent_lower AS view_parent "
+        "FROM entries WHERE ns = ?"
+    ]
+    args: list[Any] = [state["ns"]]
+    for ns, prefix in mounts:
+        parts.append(
+            f"SELECT {ENTRY_COLUMNS}, ? || path_lower, ? || parent_lower FROM entries WHERE ns = ?"
+        )
+        args += [prefix, prefix, ns]
+    return _Source(
+        f"({' UNION ALL '.join(parts)}) WHERE 1 = 1", tuple(args), "view_lower", "view_parent"
+    )
+
+
+def _scope(state: dict[str, Any], source: _Source) -> tuple[str, tuple[Any, ...]]:
     """SQL condition selecting the rows a listing covers."""
     folder = state["path"]
     if not state["recursive"]:
-        return "parent_lower = ?", (folder,)
+        return f"{source.parent} = ?", (folder,)
     if not folder:
         return "1 = 1", ()
-    return "(path_lower = ? OR (path_lower > ? AND path_lower < ?))", (
+    lower = source.lower
+    return f"({lower} = ? OR ({lower} > ? AND {lower} < ?))", (
         folder,
         folder + "/",
         folder + "0",
     )
 
 
-def _after(state: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+def _after(state: dict[str, Any], source: _Source) -> tuple[str, tuple[Any, ...]]:
     """SQL condition selecting changes after a change-feed cursor's position."""
     if state["pos"] is None:
         return "seq > ?", (state["seq"],)
-    return "(seq > ? OR (seq = ? AND path_lower > ?))", (state["seq"], state["seq"], state["pos"])
+    return f"(seq > ? OR (seq = ? AND {source.lower} > ?))", (
+        state["seq"],
+        state["seq"],
+        state["pos"],
+    )

@@ -20,6 +20,7 @@ from dropbox_emulator.config import EmulatorConfig
 from dropbox_emulator.state.blobs import Blobs
 from dropbox_emulator.state.database import Database
 from dropbox_emulator.state.listing import Jobs, Listing
+from dropbox_emulator.state.namespaces import MOUNTS, TEAM_NAMESPACE_ID
 from dropbox_emulator.state.sessions import Sessions
 from dropbox_emulator.state.tree import Entry, FileCommit, Tree
 
@@ -35,6 +36,8 @@ class Store:
         self.sessions = Sessions(self.database, self.blobs, self.data_dir)
         self.listing = Listing(self.database)
         self.jobs = Jobs(self.database)
+        with self.database.tx() as db:
+            self._mount_points(db)
 
     # -- shortcuts for the unit tests (tests/unit/emulator/test_store.py) -----------------------
 
@@ -75,6 +78,11 @@ class Store:
             self.listing.clear(db)
             self.jobs.clear(db)
             self.blobs.clear()
+            self._mount_points(db)
+
+    def _mount_points(self, db: sqlite3.Connection) -> None:
+        """The team root's folders where the member's home and the team folder are mounted."""
+        self.tree.ensure_folders(db, TEAM_NAMESPACE_ID, [(m.path, m.folder_id) for m in MOUNTS])
 
     def close(self) -> None:
         self.database.close()

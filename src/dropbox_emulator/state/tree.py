@@ -158,6 +158,26 @@ class Tree:
         for table in ("entries", "revisions"):
             db.execute(f"DELETE FROM {table}")
 
+    def ensure_folders(
+        self, db: sqlite3.Connection, ns: str, folders: list[tuple[str, str]]
+    ) -> None:
+        """Create top-level folders (display path, id) that must always exist, such as the
+        team root's mount points; seq 0 keeps them out of every change feed."""
+        stamp = format_time(now())
+        for path_display, folder_id in folders:
+            if self._live(db, ns, path_display.lower()) is None:
+                self._put(
+                    db,
+                    Entry(
+                        ns,
+                        path_display.lower(),
+                        path_display,
+                        "folder",
+                        folder_id,
+                        server_modified=stamp,
+                    ),
+                )
+
     # ----------------------------------------------------------------- reads
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[Entry]:
