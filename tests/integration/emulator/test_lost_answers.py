@@ -10,13 +10,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import dropbox
 import pytest
 import requests
-from dropbox import files
+from dropbox import files, oauth
 from dropbox.exceptions import ApiError
 
 from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess
+from tests.integration.emulator.test_oauth import SCOPES, approve, code_on, token_request
 
 LOST = {"drop_connection": "after_processing"}
 
@@ -374,3 +376,45 @@ def test_list_of_specs_all_or_nothing(faults: EmulatorProcess) -> None:
             "entry_failure": None,
         }
     ]
+
+
+# -- OAuth ---------------------------------------------------------------------------------------
+
+
+def test_code_exchange_answer_lost_code_used_up(faults: EmulatorProcess) -> None:
+    """The token was issued and the answer lost: the single-use code is gone, so the user has
+    to authorize again (what Dropbox does with a replayed code)."""
+    app_key = faults.env["DROPBOX_APP_KEY"]
+    flow = oauth.DropboxOAuth2FlowNoRedirect(
+        app_key, use_pkce=True, token_access_type="offline", scope=SCOPES
+    )
+    code = code_on(approve(faults, flow.start()))
+    assert code
+    lose(faults, "oauth2/token")
+    with pytest.raises(requests.exceptions.ConnectionError) as excinfo:
+        flow.finish(code)
+    assert_cut(excinfo)
+    retried = token_request(
+        faults,
+        grant_type="authorization_code",
+        code=code,
+        code_verifier=flow.code_verifier,
+        client_id=app_key,
+    )
+    assert retried.status_code == 400 and retried.json()["error"] == "invalid_grant"
+
+
+def test_refresh_answer_lost_then_refreshed(faults: EmulatorProcess) -> None:
+    issued = faults.token()
+    dbx = dropbox.Dropbox(
+        oauth2_refresh_token=issued["refresh_token"],
+        app_key=faults.env["DROPBOX_APP_KEY"],
+        max_retries_on_error=0,
+    )
+    refreshes = requests_of(faults, "oauth2/token")
+    lose(faults, "oauth2/token")
+    with pytest.raises(requests.exceptions.ConnectionError) as excinfo:
+        dbx.check_user("first")
+    assert_cut(excinfo)
+    assert requests_of(faults, "oauth2/token") == refreshes + 1
+    assert dbx.check_user("again").result == "again"  # a refresh token outlives a lost answer
