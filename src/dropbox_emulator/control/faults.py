@@ -10,6 +10,14 @@ An `entry_failure` fault (e.g. `{"route": "files/upload_session/finish_batch_v2"
 `{".tag": "failure", "failure": {".tag": <entry_failure>}}` and stay uncommitted (their sessions
 stay open, so the same entry can be committed again), while the other entries commit normally.
 This is what Dropbox does to single entries of a batch under load.
+
+`"drop_connection": "after_processing"` loses the answer instead of the request: the call is
+read and applied in full (state changed, stats counted) and then the socket is cut before any
+response byte is sent, so the client sees a connection error for a call that landed. That is
+what a retry after a lost answer meets on Dropbox: the append that already advanced the offset,
+the commit that already created the file, the delete or move that already happened. For
+download routes nothing is sent either (no headers, no body). `drop_connection: true` (with
+`after_bytes`) still cuts before the route runs.
 """
 
 from __future__ import annotations
@@ -17,12 +25,15 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import threading
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
 STATUSES = (429, 500, 503)
 RATE_LIMIT_REASONS = ("too_many_requests", "too_many_write_operations")
 # Void tags of UploadSessionFinishError that Dropbox answers for single entries of a batch.
 ENTRY_FAILURES = ("too_many_write_operations", "too_many_shared_folder_targets")
+AFTER_PROCESSING = "after_processing"
+# What shapes an answer, so nothing a lost answer can take.
+_ANSWER_FIELDS = ("status", "reason", "retry_after", "after_bytes", "corrupt_body", "entry_failure")
 
 
 class FaultSpecError(ValueError):
@@ -36,8 +47,9 @@ class Fault:
     status: int = 500
     reason: str = "too_many_requests"  # 429 only
     retry_after: int = 1  # 429 only; send 0 to keep the SDK's automatic retries fast
-    drop_connection: bool = False
-    after_bytes: Optional[int] = None  # with drop_connection: read/send this much body first
+    # True: cut before the route runs; "after_processing": run it, then cut instead of answering.
+    drop_connection: Union[bool, Literal["after_processing"]] = False
+    after_bytes: Optional[int] = None  # with drop_connection true: read/send this much body first
     corrupt_body: bool = False  # download routes: flip one byte, keep the true metadata
     entry_failure: Optional[str] = None  # batch finishes: fail `times` entries, not the call
 
@@ -59,14 +71,37 @@ class Fault:
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise FaultSpecError(f"'{name}' must be a non-negative integer")
             setattr(fault, name, value)
-        for name in ("drop_connection", "corrupt_body"):
-            value = spec.get(name, False)
-            if not isinstance(value, bool):
-                raise FaultSpecError(f"'{name}' must be true or false")
-            setattr(fault, name, value)
+        corrupt_body = spec.get("corrupt_body", False)
+        if not isinstance(corrupt_body, bool):
+            raise FaultSpecError("'corrupt_body' must be true or false")
+        fault.corrupt_body = corrupt_body
+        drop = spec.get("drop_connection", False)
+        if not isinstance(drop, bool) and drop != AFTER_PROCESSING:
+            raise FaultSpecError(
+                f"'drop_connection' must be true, false or \"{AFTER_PROCESSING}\""
+            )
+        fault.drop_connection = drop
+        fault._check_lost_answer(spec)
         fault._set_choices(spec)
         fault._check_combination()
         return fault
+
+    @property
+    def loses_answer(self) -> bool:
+        return self.drop_connection == AFTER_PROCESSING
+
+    def _check_lost_answer(self, spec: dict[str, Any]) -> None:
+        if not self.loses_answer:
+            return
+        # `is`, not `in`: 0 == False, and `"retry_after": 0` is given all the same.
+        given = [name for name in _ANSWER_FIELDS if spec.get(name) is not None]
+        given = [name for name in given if spec[name] is not False]
+        if given:
+            raise FaultSpecError(
+                f'\'drop_connection\': "{AFTER_PROCESSING}" runs the request and then closes '
+                f"without any answer, so it takes no {', '.join(repr(n) for n in given)}; "
+                "arm a separate fault for that"
+            )
 
     def _set_choices(self, spec: dict[str, Any]) -> None:
         if "reason" in spec:
@@ -111,11 +146,15 @@ class Faults:
         with self._lock:
             self._armed.clear()
 
-    def take(self, *names: str, download: bool = False) -> Optional[Fault]:
+    def take(
+        self, *names: str, download: bool = False, after_processing: bool = False
+    ) -> Optional[Fault]:
         """The first armed fault matching one of `names`, used up once.
 
-        A corrupt_body fault only applies to download-style requests; others skip it.
-        Entry faults never fail a whole request (see `take_entry`).
+        A corrupt_body fault only applies to download-style requests; others skip it. A lost
+        answer ("after_processing") only goes to callers that can run the request and then cut
+        (`after_processing=True`, or `take_lost_answer`). Entry faults never fail a whole
+        request (see `take_entry`).
         """
         with self._lock:
             for fault in self._armed:
@@ -123,12 +162,26 @@ class Faults:
                     continue
                 if fault.corrupt_body and not download:
                     continue
+                if fault.loses_answer and not after_processing:
+                    continue
                 if fault.matches(*names):
                     fault.times -= 1
                     if fault.times <= 0:
                         self._armed.remove(fault)
                     return dataclasses.replace(fault)
         return None
+
+    def take_lost_answer(self, *names: str) -> bool:
+        """Whether the answer to this request must be lost (an "after_processing" fault matched
+        and was used up once)."""
+        with self._lock:
+            for fault in self._armed:
+                if fault.loses_answer and fault.matches(*names):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._armed.remove(fault)
+                    return True
+        return False
 
     def take_entry(self, *names: str) -> Optional[str]:
         """For one entry of a batch finish: the failure tag it must answer, used up once."""

@@ -174,10 +174,16 @@ class ApiCall:
 
     def _take_fault(self, info: RouteInfo) -> Optional[Fault]:
         """An armed fault for this call: answered here, or returned when it acts while serving
-        (corrupt_body, and drop_connection after some bytes of a download)."""
+        (corrupt_body, drop_connection after some bytes of a download, and a lost answer: the
+        call runs, then the connection refuses to send whatever it answers)."""
         download = info.style == "download"
-        fault = self.runtime.faults.take(info.url_name, info.key, download=download)
+        fault = self.runtime.faults.take(
+            info.url_name, info.key, download=download, after_processing=True
+        )
         if fault is None:
+            return None
+        if fault.loses_answer:
+            self.conn.lose_answer()
             return None
         if fault.corrupt_body or (fault.drop_connection and fault.after_bytes and download):
             return fault

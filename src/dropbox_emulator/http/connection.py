@@ -2,7 +2,8 @@
 
 `/2/...` goes to `calls.ApiCall`, `/oauth2/...` to the OAuth pages, `/_emulator...` to the
 control API, `/_links/...` to `downloads`. What is here is plumbing the others share: writing a
-response in one send, draining or refusing a body, hanging up politely, the request log.
+response in one send, draining or refusing a body, hanging up politely (or, for a lost-answer
+fault, not at all), the request log.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Connection(BaseHTTPRequestHandler):
     server: Server
     _rid: Optional[str] = None
     _lingered = False
+    _answer_lost = False
 
     @property
     def runtime(self) -> Runtime:
@@ -92,6 +94,11 @@ class Connection(BaseHTTPRequestHandler):
 
     # -- plumbing ------------------------------------------------------------------------------
 
+    def lose_answer(self) -> None:
+        """A lost-answer fault: whatever this request would answer is not sent; the first
+        `respond` cuts the connection instead (`_dispatch` catches the Drop)."""
+        self._answer_lost = True
+
     def respond(
         self,
         response: Response,
@@ -101,6 +108,8 @@ class Connection(BaseHTTPRequestHandler):
         content_length: Optional[int] = None,
     ) -> None:
         """Write status, headers and body in one send (small responses)."""
+        if self._answer_lost:
+            raise Drop  # the request ran; not one byte of its answer goes out
         body = b"" if self.command == "HEAD" else response.body
         length = len(response.body) if content_length is None else content_length
         lines = [
@@ -194,6 +203,7 @@ class Connection(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         self._rid = None
+        self._answer_lost = False
         url = urllib.parse.urlsplit(self.path)
         path = url.path
         try:
@@ -207,6 +217,9 @@ class Connection(BaseHTTPRequestHandler):
             elif path.startswith("/2/"):
                 calls.ApiCall(self, url, reader).run()
             elif path.startswith(("/oauth2/", "/1/oauth2/")):
+                # Other faults on these routes are the pages' to answer; a lost answer is ours.
+                if self.runtime.faults.take_lost_answer(path.strip("/")):
+                    self.lose_answer()
                 self._small(pages.handle, url, reader, latency=True)
             elif path.startswith(downloads.LINK_PREFIX):
                 self.latency()
