@@ -25,7 +25,7 @@ from dropbox_emulator.testing import (
     isolated_env,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 posix_only = pytest.mark.skipif(os.name == "nt", reason="fake interpreters are shell scripts")
 

@@ -32,7 +32,7 @@ from .conftest import isolated_cli_env
 MiB = 1024 * 1024
 PYTHON_TIMEOUT_S = 180
 OURS = "dvc_dropbox.fs.DropboxFS"
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+PYPROJECT = Path(__file__).resolve().parents[3] / "pyproject.toml"
 
 
 @pytest.fixture(scope="module")

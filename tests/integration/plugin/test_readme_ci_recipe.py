@@ -21,7 +21,7 @@ from tests.helpers.emulator import EmulatorProcess
 from .cli import BIN, dvc, make_repo
 from .conftest import isolated_cli_env
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 HEADING = "### In your own CI"
 RECIPE_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20
