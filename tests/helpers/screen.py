@@ -118,6 +118,28 @@ class PtyScreen:
         """Everything a person could read: lines scrolled off the top, then the screen."""
         return [self._text(line) for line in self.screen.history.top] + self.display()
 
+    def printed_lines(self) -> list[str]:
+        """`lines()` with the terminal's wrapping undone: the lines as the command printed them.
+
+        A message longer than the screen is wide continues on the next row, and where it breaks
+        depends on what precedes it (a path, a process id): a phrase searched in `lines()` may be
+        cut in two. A row whose last cell was written continues on the next one (pyte stores
+        only cells that were written, so a space there counts, an untouched blank does not).
+        """
+        rows = list(self.screen.history.top) + [
+            self.screen.buffer[y] for y in range(self.screen.lines)
+        ]
+        printed: list[str] = []
+        continued = False
+        for row in rows:
+            text = "".join(row[x].data for x in range(self.columns))
+            if continued:
+                printed[-1] += text
+            else:
+                printed.append(text)
+            continued = (self.columns - 1) in row
+        return [line.rstrip() for line in printed]
+
     # -- typing ---------------------------------------------------------------------------------
 
     def type(self, text: str, settle: float = 0.5) -> None:
