@@ -151,7 +151,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         with Emulator("--latency-ms", "0", data_dir=tmp / "emulator") as emu:
             point_sdk_at(emu)
-            from dvc_dropbox.fs import DEFAULT_CHUNK_SIZE
+            from dvc_dropbox.options import DEFAULT_CHUNK_SIZE
 
             chunk_size = args.chunk_size * MiB if args.chunk_size else DEFAULT_CHUNK_SIZE
             return run(emu, tmp, size, chunk_size, args)

@@ -193,7 +193,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.files, args.size = 40, 1024
-    from dvc_dropbox.fs import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
+    from dvc_dropbox.options import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
 
     jobs_values = [int(j) for j in args.jobs.split(",") if j.strip()] or [DEFAULT_JOBS]
     print(header(args))

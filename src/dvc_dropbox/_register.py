@@ -17,62 +17,10 @@ from types import ModuleType
 from typing import Any, Callable, Optional
 
 from . import urls
+from .options import parse_chunk_size, path_root_value
 
-FS_CLASS = "dvc_dropbox.dvc.DropboxFileSystem"
+FS_CLASS = "dvc_dropbox.adapter.DropboxFileSystem"
 MISSING_DEPS = "dropbox is supported, but requires 'dvc-dropbox' to be installed"
-
-
-MiB = 1024 * 1024
-CHUNK_STEP = 4 * MiB  # upload_session_append wants multiples of 4 MiB (dropbox-api.md §3.1)
-CHUNK_LIMIT = 150 * MiB  # one request's maximum body
-CHUNK_SIZE_RULE = (
-    "chunk_size must be a multiple of 4 MiB below 150 MiB: a number of MiB (4, 8, ... 148; "
-    "default 48; also written 48MiB or 48M) or of bytes (e.g. 50331648 for 48 MiB)"
-)
-_MIB_SUFFIXES = ("mib", "mb", "m")
-
-
-def chunk_size_bytes(value: object) -> int:
-    """The one `chunk_size` parser (config schema, DVC adapter and fsspec filesystem) -> bytes.
-
-    With a MiB suffix the number is MiB. A plain number (str or int) is MiB below 150 and bytes
-    from 4 MiB (4194304) on: every accepted MiB count is below 150 and every accepted byte count
-    is at least 4194304, so no value can mean both. ValueError(CHUNK_SIZE_RULE...) otherwise.
-    """
-    text = str(value).strip()
-    number = text.lower()
-    unit: Optional[int] = None
-    for suffix in _MIB_SUFFIXES:
-        if number.endswith(suffix):
-            number, unit = number[: -len(suffix)].strip(), MiB
-            break
-    if not (number.isascii() and number.isdigit()):
-        raise ValueError(f"{CHUNK_SIZE_RULE}; not {text!r}")
-    count = int(number)
-    if unit is None:
-        unit = MiB if count < CHUNK_LIMIT // MiB else 1
-    size = count * unit
-    if size <= 0 or size % CHUNK_STEP or size >= CHUNK_LIMIT:
-        raise ValueError(f"{CHUNK_SIZE_RULE}; not {text!r}")
-    return size
-
-
-# Every accepted `path_root` form, one line each: (how the message names it, test).
-# auth.py turns the value into the SDK's PathRoot.
-PATH_ROOT_FORMS: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    ("'home'", lambda value: value == "home"),
-    ("a namespace id (digits)", lambda value: re.fullmatch("[0-9]+", value) is not None),
-)
-
-
-def path_root_value(value: object) -> str:
-    """`path_root` as configured, or ValueError naming every accepted form."""
-    text = str(value)
-    if any(test(text) for _, test in PATH_ROOT_FORMS):
-        return text
-    names = [name for name, _ in PATH_ROOT_FORMS]
-    forms = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-    raise ValueError(f"path_root must be {forms}, not {text!r}")
 
 
 def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
@@ -92,7 +40,7 @@ def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
     return {
         "app_key": str,
         "app_secret": str,
-        "chunk_size": as_validator(chunk_size_bytes),
+        "chunk_size": as_validator(parse_chunk_size),
         "batch_size": All(Coerce(int), Range(min=1, max=1000)),
         "timeout": All(Coerce(float), Range(min=1)),
         "path_root": as_validator(path_root_value),

@@ -42,7 +42,7 @@ def find_remote(name: Optional[str], app_key: Optional[str]) -> Remote:
     from dvc.config import Config
 
     from . import urls
-    from .auth import ENV_APP_KEY
+    from .auth.credentials import ENV_APP_KEY
 
     config = Config.from_cwd(validate=True)
     in_repo = config.dvc_dir is not None
@@ -81,7 +81,7 @@ def find_remote(name: Optional[str], app_key: Optional[str]) -> Remote:
 def _with_key(remote: Remote, app_key: Optional[str]) -> Remote:
     import os
 
-    from .auth import ENV_APP_KEY
+    from .auth.credentials import ENV_APP_KEY
 
     if app_key:
         remote.app_key, remote.app_key_from = app_key, "--app-key"
@@ -91,7 +91,7 @@ def _with_key(remote: Remote, app_key: Optional[str]) -> Remote:
 
 
 def _require_app_key(remote: Remote) -> str:
-    from .auth import missing_app_key_message
+    from .auth.messages import missing_app_key_message
 
     if not remote.app_key:
         raise DropboxConfigError(missing_app_key_message(remote.name))
@@ -101,29 +101,15 @@ def _require_app_key(remote: Remote) -> str:
 def _env_credentials_set() -> list[str]:
     import os
 
-    from .auth import ENV_ACCESS_TOKEN, ENV_EXPIRES_AT, ENV_REFRESH_TOKEN
+    from .auth.credentials import TOKEN_VARS
 
-    names = (ENV_ACCESS_TOKEN, ENV_EXPIRES_AT, ENV_REFRESH_TOKEN)
-    return [name for name in names if os.environ.get(name, "").strip()]
+    return [name for name in TOKEN_VARS if os.environ.get(name, "").strip()]
 
 
 def _client_for(creds: Any, app_secret: Optional[str], source: Any, store: Any) -> Any:
-    import dropbox
+    from .auth.client import client_for
 
-    from .auth import DropboxClient, _AuthState
-
-    client = DropboxClient(
-        oauth2_access_token=creds.access_token,
-        oauth2_refresh_token=creds.refresh_token,
-        oauth2_access_token_expiration=creds.expires_at,
-        app_key=creds.app_key if creds.refresh_token else None,
-        app_secret=app_secret,
-        session=dropbox.create_session(max_connections=2),
-        timeout=60,
-        user_agent="dvc-dropbox",
-    )
-    client._dvc_state = _AuthState(source, store)
-    return client
+    return client_for(creds, app_secret, source, store, timeout=60, max_connections=2, paced=False)
 
 
 def _account_line(account: Any) -> str:
@@ -139,9 +125,10 @@ def _print(text: str = "") -> None:
 
 
 def cmd_login(args: argparse.Namespace) -> int:
-    from . import oauth_flow
-    from .auth import CredentialSource, no_terminal_message, save_credentials
-    from .credentials import CredentialsFile, credentials_path
+    from .auth import oauth_flow
+    from .auth.credentials import CredentialsFile, credentials_path
+    from .auth.messages import CredentialSource, no_terminal_message
+    from .auth.resolve import save_credentials
 
     remote = find_remote(args.remote, args.app_key)
     app_key = _require_app_key(remote)
@@ -183,8 +170,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def show_status(remote: Remote) -> tuple[Any, Any]:
     """Print what `dvc-dropbox status` shows; return the client and the `users.FullAccount`."""
     from . import sdk_internals
-    from .auth import resolve_credentials
-    from .credentials import _utc_now, format_expiry, git_ignore_status
+    from .auth.credentials import _utc_now, format_expiry, git_ignore_status
+    from .auth.resolve import resolve_credentials
 
     resolved = resolve_credentials(
         remote.app_key,
@@ -236,8 +223,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_logout(args: argparse.Namespace) -> int:
-    from .auth import CredentialSource
-    from .credentials import CredentialsFile, credentials_path
+    from .auth.credentials import CredentialsFile, credentials_path
+    from .auth.messages import CredentialSource
 
     remote = find_remote(args.remote, args.app_key)
     app_key = _require_app_key(remote)
@@ -267,7 +254,9 @@ def cmd_logout(args: argparse.Namespace) -> int:
 
 
 def cmd_export_env(args: argparse.Namespace) -> int:
-    from .auth import ENV_APP_KEY, ENV_REFRESH_TOKEN, helper_args, resolve_credentials
+    from .auth.credentials import ENV_APP_KEY, ENV_REFRESH_TOKEN
+    from .auth.messages import helper_args
+    from .auth.resolve import resolve_credentials
 
     remote = find_remote(args.remote, args.app_key)
     _require_app_key(remote)
@@ -299,7 +288,7 @@ def cmd_export_env(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .oauth_flow import DEFAULT_REDIRECT_PORT, REDIRECT_TIMEOUT_S
+    from .auth.oauth_flow import DEFAULT_REDIRECT_PORT, REDIRECT_TIMEOUT_S
 
     parser = argparse.ArgumentParser(
         prog="dvc-dropbox",

@@ -220,7 +220,7 @@ def report(
     else:
         out("Remote folder: no DVC remote named, so no folder to check.")
 
-    from .credentials import find_repo_root
+    from .auth.credentials import find_repo_root
 
     root = find_repo_root()
     if root is not None:
@@ -248,7 +248,7 @@ def _exists_in_dropbox(client: Any, remote_path: str, path_root: Optional[str]) 
 
     try:
         if path_root:
-            from .auth import _path_root
+            from .auth.client import _path_root
 
             client = client.with_path_root(_path_root(path_root))
         client.files_get_metadata(urls.api_path(remote_path))
@@ -325,7 +325,7 @@ class PushWatch:
     def hint(self) -> Optional[str]:
         if self.failed or self.app is None:
             return None
-        from .credentials import find_repo_root
+        from .auth.credentials import find_repo_root
 
         root = find_repo_root()
         if root is None:

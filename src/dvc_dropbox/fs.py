@@ -19,243 +19,32 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass
 from typing import Any, Optional, Union
 
 from fsspec import AbstractFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
 
 from . import sdk_errors, urls
-from .errors import DropboxConfigError, DropboxRemoteError
-from .pacer import Action, logger
-
-MiB = 1024 * 1024
-# Upload-session chunk: rclone measured throughput rising up to ~48-128 MiB (dropbox-api.md §3.1).
-DEFAULT_CHUNK_SIZE = 48 * MiB
-DEFAULT_BATCH_SIZE = 1000  # entries per finish_batch_v2 / delete_batch (Dropbox's maximum)
-# Dropbox is latency-bound and commits are batched (one batch holds at most `jobs` entries, as
-# each put_file waits for its own commit): benchmarks/push_small_files.py, 2000 x 16 KiB, pushed
-# 11-16 % faster with 64 than with 32 (2 runs; 128 only 4 % more, CPU-bound on 2 cores).
-DEFAULT_JOBS = 64
-DEFAULT_TIMEOUT = 100.0
+from .connection import Connection, Settings, connection_for
+from .errors import DropboxRemoteError
+from .options import (
+    BLOCK_SIZE,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_JOBS,
+    DEFAULT_TIMEOUT,
+    bool_option,
+    check_storage_options,
+    int_option,
+    parse_chunk_size,
+    seconds_option,
+    text_option,
+)
+from .sdk_errors import translate_errors
+from .transfer.pacer import Action
 
 LIST_LIMIT = 2000  # list_folder's maximum page size
 MAX_LIST_PAGES = 1_000_000  # 2 billion entries: only a guard against a cursor that never ends
 DELETE_POLL_DEADLINE_S = 900.0
-
-
-def parse_chunk_size(value: Union[str, int, None]) -> int:
-    """`chunk_size` (None: the default) -> bytes, by the config schema's own rule (see README)."""
-    from ._register import chunk_size_bytes
-
-    if value is None or value == "":
-        return DEFAULT_CHUNK_SIZE
-    try:
-        return chunk_size_bytes(value)
-    except ValueError as exc:
-        raise DropboxConfigError(str(exc)) from None
-
-
-# DropboxFS's name for it: the adapter passes bytes, which the one rule reads as bytes.
-chunk_size_in_bytes = parse_chunk_size
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What a connection depends on; equal settings share one client, pacer and transfer layer."""
-
-    app_key: Optional[str] = None
-    app_secret: Optional[str] = None
-    chunk_size: int = DEFAULT_CHUNK_SIZE
-    batch_size: int = DEFAULT_BATCH_SIZE
-    jobs: int = DEFAULT_JOBS
-    timeout: float = DEFAULT_TIMEOUT
-    path_root: Optional[str] = None
-
-
-CREDENTIAL_VARS = (
-    "DROPBOX_ACCESS_TOKEN",
-    "DROPBOX_REFRESH_TOKEN",
-    "DROPBOX_EXPIRES_AT",
-    "DROPBOX_APP_KEY",
-    "DROPBOX_CREDENTIALS_FILE",
-)
-
-
-class Connection:
-    """One SDK client with its pacer and transfer layer."""
-
-    def __init__(self, settings: Settings, url: Optional[str] = None):
-        from . import auth, transfer
-
-        self.settings = settings
-        self.client = auth.create_client(
-            settings.app_key,
-            settings.app_secret,
-            timeout=settings.timeout,
-            max_connections=max(8, settings.jobs),
-            path_root=settings.path_root,
-            url=url,  # only names the remote in messages
-            # The DVC adapter always passes the remote's URL; without one this is fsspec/pandas
-            # use, where the options come from storage_options, not from a DVC remote.
-            app_key_from=None if url else "the app_key storage option",
-            dvc_remote=url is not None,
-        )
-        self.pacer = sdk_errors.new_pacer(settings.jobs)
-        self.transfers = transfer.Transfers(
-            self.client,
-            self.pacer,
-            chunk_size=settings.chunk_size,
-            batch_size=settings.batch_size,
-            jobs=settings.jobs,
-        )
-        self.checked = False
-
-    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.pacer.call(fn, *args, **kwargs)
-
-    def check(self) -> None:
-        """One cheap authenticated call, so bad credentials fail here and not in every worker."""
-        if not self.checked:
-            with translate_errors(""):
-                self.call(self.client.check_user, "dvc-dropbox")
-            self.checked = True
-
-
-_connections: dict[tuple[Any, ...], Connection] = {}
-_connections_lock = threading.Lock()
-
-
-def connection_for(settings: Settings, url: Optional[str] = None) -> Connection:
-    """The process-wide connection for these settings and the current credential env vars.
-
-    DVC builds its filesystem objects several times per command (and with
-    `skip_instance_cache`), so clients are cached here rather than per instance.
-    """
-    key = (*astuple(settings), *(os.environ.get(var) for var in CREDENTIAL_VARS))
-    with _connections_lock:
-        conn = _connections.get(key)
-        if conn is None:
-            conn = Connection(settings, url)
-            _connections[key] = conn
-        return conn
-
-
-# -- storage options ------------------------------------------------------------------------------
-
-# What `storage_options` may set: the remote options of a DVC remote (README "Remote options").
-STORAGE_OPTIONS = (
-    "app_key",
-    "app_secret",
-    "chunk_size",
-    "batch_size",
-    "jobs",
-    "timeout",
-    "path_root",
-    "version_aware",
-)
-# fsspec's own options, which every filesystem accepts; nothing here is cached or asynchronous,
-# so they change nothing, but refusing them would break generic callers.
-FSSPEC_OPTIONS = frozenset(
-    {"use_listings_cache", "listings_expiry_time", "max_paths", "asynchronous", "loop"}
-)
-CREDENTIAL_OPTIONS = frozenset({"token", "access_token", "refresh_token", "oauth2_access_token"})
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0", ""})
-
-
-def check_storage_options(extra: dict[str, Any]) -> None:
-    """Refuse options DropboxFS does not know (fsspec would otherwise drop them silently)."""
-    import difflib
-
-    unknown = sorted(set(extra) - FSSPEC_OPTIONS)
-    if not unknown:
-        return
-    name = unknown[0]
-    if name in CREDENTIAL_OPTIONS:
-        # dropboxdrivefs takes `token=`; here credentials come as for `dvc`, never from code.
-        raise DropboxConfigError(
-            f"Dropbox credentials are not a storage option ({name!r}): set DROPBOX_REFRESH_TOKEN "
-            "with DROPBOX_APP_KEY (or the app_key option), or DROPBOX_ACCESS_TOKEN, or run "
-            "`dvc-dropbox login --app-key <app key>` once to save them to the credentials file"
-        )
-    close = difflib.get_close_matches(name, STORAGE_OPTIONS, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise DropboxConfigError(
-        f"unknown Dropbox storage option {name!r}{hint}; "
-        f"the options are {', '.join(STORAGE_OPTIONS)}"
-    )
-
-
-def _text_option(name: str, value: Any) -> Optional[str]:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise DropboxConfigError(f"{name} must be a string, not {type(value).__name__}")
-    return value.strip() or None
-
-
-def _int_option(name: str, value: Any, default: int, low: int, high: Optional[int]) -> int:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    number: Optional[int] = None
-    if not isinstance(value, bool) and (not isinstance(value, float) or value.is_integer()):
-        with contextlib.suppress(TypeError, ValueError):
-            number = int(value.strip() if isinstance(value, str) else value)
-    if number is None or number < low or (high is not None and number > high):
-        allowed = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise DropboxConfigError(f"{name} must be a whole number {allowed}, not {value!r}")
-    return number
-
-
-def _seconds_option(name: str, value: Any, default: float) -> float:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return default
-    seconds: Optional[float] = None
-    if not isinstance(value, bool):
-        with contextlib.suppress(TypeError, ValueError):
-            seconds = float(value)
-    # Below a second every Dropbox request would time out; NaN/inf would never time out.
-    if seconds is None or not 1 <= seconds < float("inf"):
-        raise DropboxConfigError(f"{name} must be a number of seconds >= 1, not {value!r}")
-    return seconds
-
-
-def _bool_option(name: str, value: Any) -> bool:
-    if isinstance(value, bool) or value is None:
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise DropboxConfigError(f"{name} must be true or false, not {value!r}")
-
-
-# -- errors ---------------------------------------------------------------------------------------
-
-
-def translate(exc: BaseException, path: str) -> BaseException:
-    """An SDK exception -> the Python/DVC exception fsspec and DVC expect (or `exc` itself)."""
-    from dropbox import exceptions
-
-    if isinstance(exc, exceptions.AuthError):
-        from . import auth
-
-        return auth.explain_auth_error(exc)
-    return sdk_errors.translate(exc, urls.api_path(path) or "/")
-
-
-@contextlib.contextmanager
-def translate_errors(path: str) -> Iterator[None]:
-    from dropbox import exceptions
-
-    try:
-        yield
-    except (exceptions.ApiError, exceptions.AuthError) as exc:
-        # DVC prints the cause chain: an SDK repr there would be noise (and no help) to users.
-        logger.debug("Dropbox error for %s: %r", urls.api_path(path) or "/", exc)
-        raise translate(exc, path) from None
 
 
 # -- the filesystem -------------------------------------------------------------------------------
@@ -290,15 +79,15 @@ class DropboxFS(AbstractFileSystem):
         super().__init__(**kwargs)
         self.url = url
         self.settings = Settings(
-            app_key=_text_option("app_key", app_key),
-            app_secret=_text_option("app_secret", app_secret),
-            chunk_size=chunk_size_in_bytes(chunk_size),
-            batch_size=_int_option("batch_size", batch_size, DEFAULT_BATCH_SIZE, 1, 1000),
-            jobs=_int_option("jobs", jobs, DEFAULT_JOBS, 1, None),
-            timeout=_seconds_option("timeout", timeout, DEFAULT_TIMEOUT),
-            path_root=_text_option("path_root", path_root),
+            app_key=text_option("app_key", app_key),
+            app_secret=text_option("app_secret", app_secret),
+            chunk_size=parse_chunk_size(chunk_size),
+            batch_size=int_option("batch_size", batch_size, DEFAULT_BATCH_SIZE, 1, 1000),
+            jobs=int_option("jobs", jobs, DEFAULT_JOBS, 1, None),
+            timeout=seconds_option("timeout", timeout, DEFAULT_TIMEOUT),
+            path_root=text_option("path_root", path_root),
         )
-        self.version_aware = _bool_option("version_aware", version_aware)
+        self.version_aware = bool_option("version_aware", version_aware)
         self._conn: Optional[Connection] = None
         self._conn_lock = threading.Lock()
 
@@ -561,7 +350,7 @@ class DropboxFS(AbstractFileSystem):
             if entry["type"] == "directory":
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
             raw = DropboxReader(self, path, entry["size"])
-            return io.BufferedReader(raw, buffer_size=block_size or 4 * MiB)
+            return io.BufferedReader(raw, buffer_size=block_size or BLOCK_SIZE)
         if "w" in mode or "x" in mode:
             return DropboxWriter(self, path)
         raise ValueError(f"unsupported mode {mode!r} for Dropbox (use rb or wb)")
@@ -588,7 +377,7 @@ class DropboxFS(AbstractFileSystem):
             chunks = []
             got = 0
             while want is None or got < want:
-                chunk = read_some(resp, 4 * MiB if want is None else min(4 * MiB, want - got))
+                chunk = read_some(resp, BLOCK_SIZE if want is None else min(BLOCK_SIZE, want - got))
                 if not chunk:
                     break
                 chunks.append(chunk)
@@ -609,7 +398,7 @@ class DropboxFS(AbstractFileSystem):
         if outfile is not None or not isinstance(lpath, (str, os.PathLike)):
             target = outfile if outfile is not None else lpath
             with self.open(rpath, "rb") as src:
-                shutil.copyfileobj(src, target, 4 * MiB)
+                shutil.copyfileobj(src, target, BLOCK_SIZE)
             return
         conn = self.conn
         try:
@@ -884,7 +673,7 @@ class DropboxWriter(io.BufferedIOBase):
         super().__init__()
         self.fs = fs
         self.path = path
-        self.blocksize = 4 * MiB
+        self.blocksize = BLOCK_SIZE
         # Lives until close() uploads it; a `with` block cannot span the caller's writes.
         self._tmp: Any = tempfile.TemporaryFile()  # noqa: SIM115
         self._size = 0
@@ -925,13 +714,4 @@ class DropboxWriter(io.BufferedIOBase):
             self.close()
 
 
-__all__ = [
-    "DEFAULT_CHUNK_SIZE",
-    "DEFAULT_JOBS",
-    "Connection",
-    "DropboxFS",
-    "Settings",
-    "connection_for",
-    "parse_chunk_size",
-    "translate",
-]
+__all__ = ["DropboxFS"]

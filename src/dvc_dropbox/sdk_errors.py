@@ -12,15 +12,17 @@ down", as 429 and as 409) and §5.4 (401 tags).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from . import sdk_internals
+from . import sdk_internals, urls
 from .errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
-from .pacer import Action, Decision, Pacer
+from .transfer.pacer import Action, Decision, Pacer
 
 if TYPE_CHECKING:
     from dropbox.exceptions import ApiError
@@ -227,6 +229,20 @@ def translate(exc: BaseException, shown: str) -> BaseException:
     if not isinstance(exc, exceptions.ApiError):
         return exc
     return translation(exc.error).build(shown, summary(exc.error))
+
+
+@contextlib.contextmanager
+def translate_errors(path: str) -> Iterator[None]:
+    """Inside: an SDK ApiError about plugin path `path` is raised as what fsspec and DVC expect."""
+    from dropbox import exceptions
+
+    try:
+        yield
+    except exceptions.ApiError as exc:
+        # DVC prints the cause chain: an SDK repr there would be noise (and no help) to users.
+        shown = urls.api_path(path) or "/"
+        logger.debug("Dropbox error for %s: %r", shown, exc)
+        raise translate(exc, shown) from None
 
 
 def translation(error: Any) -> Translation:

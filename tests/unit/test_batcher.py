@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dvc_dropbox.batcher import BatchCommitter, RetryEntry
+from dvc_dropbox.transfer.batcher import BatchCommitter, RetryEntry
 
 
 class FakeCommit:

@@ -17,10 +17,11 @@ import pytest
 import requests
 from dropbox import files
 
+from dvc_dropbox.connection import Connection, Settings
 from dvc_dropbox.errors import DropboxRemoteError
-from dvc_dropbox.fs import Connection, DropboxFS, DropboxReader, Settings
-from dvc_dropbox.pacer import DropboxRetryError, Pacer
+from dvc_dropbox.fs import DropboxFS, DropboxReader
 from dvc_dropbox.sdk_errors import classify
+from dvc_dropbox.transfer.pacer import DropboxRetryError, Pacer
 
 PATHS = [f"dvc/project/files/md5/{i:02x}/{i:030x}" for i in range(4)]
 

@@ -10,14 +10,14 @@ import fsspec
 import pytest
 
 from dvc_dropbox import urls
+from dvc_dropbox.connection import Settings
 from dvc_dropbox.errors import DropboxConfigError
-from dvc_dropbox.fs import (
+from dvc_dropbox.fs import DropboxFS
+from dvc_dropbox.options import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CHUNK_SIZE,
     DEFAULT_JOBS,
     STORAGE_OPTIONS,
-    DropboxFS,
-    Settings,
 )
 
 MiB = 1024 * 1024

@@ -10,8 +10,8 @@ import pytest
 import requests
 from dropbox import auth, exceptions, files
 
-from dvc_dropbox.pacer import Action, Decision, DropboxRetryError, Pacer
 from dvc_dropbox.sdk_errors import classify, rate_limit_reason, write_contention
+from dvc_dropbox.transfer.pacer import Action, Decision, DropboxRetryError, Pacer
 
 
 class FakeTime:

@@ -17,8 +17,8 @@ from dropbox import auth, exceptions, files
 
 from dvc_dropbox import sdk_errors
 from dvc_dropbox.errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
-from dvc_dropbox.fs import translate_errors
-from dvc_dropbox.pacer import Action, Decision, DropboxRetryError
+from dvc_dropbox.sdk_errors import translate_errors
+from dvc_dropbox.transfer.pacer import Action, Decision, DropboxRetryError
 
 CONTEXT = sdk_errors.AuthContext(
     where="the credentials file /repo/.dvc/tmp/creds.json",

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from dvc_dropbox import oauth_flow
+from dvc_dropbox.auth import oauth_flow
+from dvc_dropbox.auth.terminal import Terminal
 from dvc_dropbox.errors import DropboxAuthError
-from dvc_dropbox.terminal import Terminal
 
 
 class TtyBuffer(io.StringIO):

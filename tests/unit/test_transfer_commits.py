@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from dropbox import files
 
-from dvc_dropbox.pacer import Pacer
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer import SessionGone, Transfers, content_hash
+from dvc_dropbox.transfer.pacer import Pacer
 
 CHUNK = 4 * 1024 * 1024
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dvc_dropbox import _register, urls
-from dvc_dropbox.dvc import DropboxFileSystem
+from dvc_dropbox import _register, options, urls
+from dvc_dropbox.adapter import DropboxFileSystem
 from dvc_dropbox.errors import DropboxConfigError
-from dvc_dropbox.fs import DEFAULT_CHUNK_SIZE, parse_chunk_size
+from dvc_dropbox.options import DEFAULT_CHUNK_SIZE, parse_chunk_size
 
 MiB = 1024 * 1024
 
@@ -160,13 +160,13 @@ def test_bad_chunk_size(value: str) -> None:
 
 @pytest.mark.parametrize("value", ["home", "1234567", "0"])
 def test_path_root(value: str) -> None:
-    assert _register.path_root_value(value) == value
+    assert options.path_root_value(value) == value
 
 
 @pytest.mark.parametrize("value", ["Home", "root", " home", "12a", "", "\u0661\u0662"])
 def test_bad_path_root(value: str) -> None:
     with pytest.raises(ValueError) as info:
-        _register.path_root_value(value)
+        options.path_root_value(value)
     assert str(info.value) == f"path_root must be 'home' or a namespace id (digits), not {value!r}"
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from dvc_dropbox import auth, credentials
-from dvc_dropbox.credentials import Credentials, CredentialsFile
+from dvc_dropbox.auth import client as auth
+from dvc_dropbox.auth import credentials, resolve
+from dvc_dropbox.auth.credentials import Credentials, CredentialsFile
 from dvc_dropbox.errors import DropboxAuthError, DropboxConfigError
 from tests.helpers.emulator import EmulatorProcess
 from tests.integration.auth.conftest import APP_KEY, approve
@@ -95,7 +96,7 @@ def test_env_combinations_work_and_are_never_written(
     expect_refresh = combo in ("refresh", "access+refresh", "access+expires_past+refresh")
     assert refreshed == (1 if expect_refresh else 0)
     assert not creds_file.exists(), "env credentials must never be written to disk"
-    assert auth.resolve_credentials(APP_KEY).source.kind == "env"
+    assert resolve.resolve_credentials(APP_KEY).source.kind == "env"
 
 
 def test_env_refresh_token_with_app_key_from_env(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from dvc_dropbox import credentials as cred
-from dvc_dropbox.credentials import Credentials, CredentialsFile
+from dvc_dropbox.auth import credentials as cred
+from dvc_dropbox.auth.credentials import Credentials, CredentialsFile
 from dvc_dropbox.errors import DropboxAuthError, DropboxConfigError
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from dvc_dropbox.fs import DropboxFS
-from dvc_dropbox.pacer import Pacer
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer import Transfers, content_hash
+from dvc_dropbox.transfer.pacer import Pacer
 from tests.helpers.emulator import EmulatorProcess
 
 FINISH_BATCH = "files/upload_session/finish_batch_v2"

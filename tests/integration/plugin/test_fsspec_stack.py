@@ -21,7 +21,7 @@ import pexpect
 import pytest
 from packaging.version import Version
 
-from dvc_dropbox.credentials import DEFAULT_FILE_NAME
+from dvc_dropbox.auth.credentials import DEFAULT_FILE_NAME
 from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess
 from tests.integration.auth.conftest import LINK_RE, approve, assert_no_secrets
@@ -367,7 +367,7 @@ def test_storage_options_are_the_remote_options_and_checked(
 def test_credentials_file_of_the_repository_is_used_as_by_dvc(
     tmp_path: Path, emulator: EmulatorProcess, dropbox_sdk: Any, folder: str
 ) -> None:
-    from dvc_dropbox.credentials import Credentials, CredentialsFile, parse_expiry
+    from dvc_dropbox.auth.credentials import Credentials, CredentialsFile, parse_expiry
 
     env = python_env(emulator, tmp_path / "home", None)
     repo = make_repo(tmp_path / "repo", env)

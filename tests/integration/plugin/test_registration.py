@@ -17,7 +17,7 @@ import pytest
 
 import dvc_dropbox
 from dvc_dropbox import _register
-from dvc_dropbox.dvc import DropboxFileSystem
+from dvc_dropbox.adapter import DropboxFileSystem
 from dvc_dropbox.errors import DropboxConfigError
 
 from .cli import DVC, dvc, make_repo

@@ -21,9 +21,10 @@ import pytest
 from dropbox import files
 
 from dvc_dropbox.errors import DropboxIntegrityError
-from dvc_dropbox.pacer import Pacer
 from dvc_dropbox.sdk_errors import classify
-from dvc_dropbox.transfer import Transfers, _Rewind, content_hash
+from dvc_dropbox.transfer import Transfers, content_hash
+from dvc_dropbox.transfer.pacer import Pacer
+from dvc_dropbox.transfer.uploads import _Rewind
 from tests.helpers.emulator import EmulatorProcess
 
 MiB = 1024 * 1024
@@ -360,7 +361,7 @@ def test_open_read_ranges(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ranged reads; also the way SDK 12.0/12.1 (no `extra_headers`) must take."""
-    from dvc_dropbox import transfer
+    from dvc_dropbox.transfer import downloads as transfer
 
     if not sdk_has_extra_headers:
         monkeypatch.setattr(transfer, "_download_takes_headers", lambda client: False)

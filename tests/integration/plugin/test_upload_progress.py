@@ -19,7 +19,7 @@ from fsspec.callbacks import Callback
 from dvc_dropbox.fs import DropboxFS
 from dvc_dropbox.sdk_errors import new_pacer
 from dvc_dropbox.transfer import Transfers, content_hash
-from dvc_dropbox.upload_progress import REPORT_EVERY
+from dvc_dropbox.transfer.upload_progress import REPORT_EVERY
 from tests.helpers.emulator import EmulatorProcess
 
 MiB = 1024 * 1024

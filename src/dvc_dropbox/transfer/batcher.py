@@ -15,7 +15,7 @@ done so (or `linger` seconds passed) they still count as coming, so a round of u
 batch instead of splitting in two.
 
 This module is pure logic: the commit call and the per-entry retry decision come from the caller
-(`transfer.py` maps them to `upload_session/finish_batch_v2`).
+(`uploads.py` maps them to `upload_session/finish_batch_v2`).
 """
 
 from __future__ import annotations

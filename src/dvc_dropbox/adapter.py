@@ -2,7 +2,7 @@
 
 A thin adapter (design.md): it maps the remote's options onto `fs.DropboxFS`, the URL onto a
 path, and `content_hash` onto DVC's `checksum`. DVC constructs this class several times per
-command, so construction is cheap and the SDK client is shared (see `fs.connection_for`).
+command, so construction is cheap and the SDK client is shared (see `connection.connection_for`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from funcy import cached_property, wrap_prop
 
 from . import doctor, urls
 from .errors import DropboxConfigError
-from .fs import DEFAULT_JOBS, DropboxFS, parse_chunk_size
+from .fs import DropboxFS
+from .options import DEFAULT_JOBS, parse_chunk_size
 
 # Remote options handed to DropboxFS (the rest of DVC's config, e.g. url/worktree, is DVC's).
 FS_OPTIONS = (
@@ -41,7 +42,7 @@ class DropboxFileSystem(FileSystem):
     def __init__(self, fs: Any = None, **kwargs: Any):
         super().__init__(fs, **kwargs)
         # Checked here (cheap, main thread) so a bad value is one clear error, not N failed files.
-        self.chunk_size = parse_chunk_size(kwargs.get("chunk_size"))
+        parse_chunk_size(kwargs.get("chunk_size"))
         url = kwargs.get("url")
         self.root: Optional[str] = (
             urls.strip_protocol(url) if isinstance(url, str) and urls.is_dropbox_url(url) else None

@@ -1,4 +1,4 @@
-"""Uploads and downloads through the SDK (design.md decisions 5, 7, 8).
+"""Uploads through the SDK (design.md decisions 5, 7).
 
 Uploads always use upload sessions:
 
@@ -16,10 +16,6 @@ Every data request carries `content_hash` (computed here, from the same block di
 the whole file's hash, so every byte is hashed once); the committed file's `content_hash` must
 equal the local one, otherwise `DropboxIntegrityError`.
 
-Downloads stream `files/download` in large reads into a temporary file next to the target, hash
-while writing, and only move it into place when size and `content_hash` match the metadata. A
-dropped connection resumes with a `Range` request.
-
 Commits use `mode=overwrite` (fsspec's `put` replaces; DVC objects are content-addressed, so an
 existing object is identical anyway) and `mute=True` (no desktop notifications).
 """
@@ -27,21 +23,24 @@ existing object is identical anyway) and `mute=True` (no desktop notifications).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
-import io
 import os
 import threading
-import uuid
 from typing import Any, BinaryIO, Optional
 
-from . import sdk_errors, sdk_internals, upload_progress
+from .. import sdk_errors, sdk_internals
+from ..errors import DropboxIntegrityError, DropboxRemoteError
+from ..options import BLOCK_SIZE
+from . import upload_progress
 from .batcher import BatchCommitter, RetryEntry
-from .errors import DropboxIntegrityError, DropboxRemoteError
+from .content_hash import (
+    EMPTY_CONTENT_HASH,
+    ContentHasher,
+    block_digests,
+    content_hash,
+    hash_of_digests,
+)
 from .pacer import Action, Pacer, logger
 
-BLOCK_SIZE = 4 * 1024 * 1024  # content_hash block (dropbox-api.md §4); chunk sizes are multiples
-DOWNLOAD_READ_SIZE = 4 * 1024 * 1024
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
 MAX_OFFSET_RESUMES = 10  # incorrect_offset recoveries for one chunk
 DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024  # bytes of large-file chunks held at once
@@ -49,86 +48,6 @@ DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024  # bytes of large-file chunks held at 
 
 class SessionGone(DropboxRemoteError):
     """An upload session can no longer be committed (expired, already finished, or inconsistent)."""
-
-
-# -- content_hash --------------------------------------------------------------------------------
-
-
-def block_digests(data: bytes) -> list[bytes]:
-    """SHA-256 of every 4 MiB block of `data` (the last one may be shorter)."""
-    view = memoryview(data)
-    return [
-        hashlib.sha256(view[start : start + BLOCK_SIZE]).digest()
-        for start in range(0, len(view), BLOCK_SIZE)
-    ]
-
-
-def hash_of_digests(digests: list[bytes]) -> str:
-    return hashlib.sha256(b"".join(digests)).hexdigest()
-
-
-def content_hash(data: bytes) -> str:
-    return hash_of_digests(block_digests(data))
-
-
-EMPTY_CONTENT_HASH = content_hash(b"")
-
-
-class ContentHasher:
-    """Dropbox content_hash of a whole file, fed in order, possibly more than once per range.
-
-    `feed(offset, data)` hashes only the bytes past what it has already seen, so re-reading after
-    a rewind does not count bytes twice. Aligned chunks reuse the digests computed for the request.
-    """
-
-    def __init__(self) -> None:
-        self._digests: list[bytes] = []
-        self._block = hashlib.sha256()
-        self._block_len = 0
-        self.size = 0  # bytes hashed so far
-
-    def feed(
-        self,
-        offset: int,
-        data: bytes,
-        digests: Optional[list[bytes]] = None,
-        *,
-        final: bool = False,
-    ) -> None:
-        if offset + len(data) <= self.size:
-            return
-        if offset < self.size:
-            data, digests, offset = data[self.size - offset :], None, self.size
-        if offset > self.size:
-            raise ValueError("content hash fed out of order")
-        # Precomputed digests are whole-file digests only if they start on a block boundary and
-        # cover whole blocks (or end the file).
-        aligned = self._block_len == 0 and (final or len(data) % BLOCK_SIZE == 0)
-        if digests is not None and aligned:
-            self._digests.extend(digests)
-            self.size += len(data)
-            return
-        self.update(data)
-
-    def update(self, data: bytes) -> None:
-        view = memoryview(data)
-        pos = 0
-        while pos < len(view):
-            take = min(BLOCK_SIZE - self._block_len, len(view) - pos)
-            self._block.update(view[pos : pos + take])
-            self._block_len += take
-            pos += take
-            if self._block_len == BLOCK_SIZE:
-                self._digests.append(self._block.digest())
-                self._block = hashlib.sha256()
-                self._block_len = 0
-        self.size += len(view)
-
-    def hexdigest(self) -> str:
-        digests = list(self._digests)
-        if self._block_len:
-            digests.append(self._block.digest())
-        return hash_of_digests(digests)
 
 
 # -- reading sources -----------------------------------------------------------------------------
@@ -177,12 +96,6 @@ class _Rewind(Exception):
         self.offset = offset
 
 
-def _noop_callback() -> Any:
-    from fsspec.callbacks import DEFAULT_CALLBACK
-
-    return DEFAULT_CALLBACK
-
-
 class _Progress:
     """Bytes of one file sent so far, told to DVC's callback once each, as they leave.
 
@@ -217,8 +130,8 @@ class _Commit:
         self.lookup_retries = 0
 
 
-class Transfers:
-    """The transfer layer of one client: uploads, downloads, and the one batch committer."""
+class Uploads:
+    """The uploads of one client, and its one batch committer."""
 
     def __init__(
         self,
@@ -256,8 +169,6 @@ class Transfers:
         if self.committer is not None:
             self.committer.close()
 
-    # -- uploads ---------------------------------------------------------------------------------
-
     def upload_file(self, lpath: str, path: str, callback: Any = None) -> Any:
         size = os.path.getsize(lpath)
         with open(lpath, "rb") as fobj:
@@ -267,7 +178,7 @@ class Transfers:
         self, fobj: BinaryIO, path: str, size: Optional[int], callback: Any = None
     ) -> Any:
         """Upload `fobj` (from its current position) to `path`; returns the FileMetadata."""
-        callback = callback or _noop_callback()
+        callback = callback or upload_progress.no_callback()
         if size is not None:
             callback.set_size(size)
         source = _Source(fobj)
@@ -536,219 +447,3 @@ class Transfers:
                 f"hash to {local_hash}; the remote copy was removed, push again"
             )
         return metadata
-
-    # -- downloads -------------------------------------------------------------------------------
-
-    def download_file(self, path: str, lpath: str, callback: Any = None) -> Any:
-        """Download `path` to `lpath`; the file appears only once its content_hash matched."""
-        callback = callback or _noop_callback()
-        directory = os.path.dirname(os.path.abspath(lpath))
-        tmp = os.path.join(directory, f".{os.path.basename(lpath)}.{uuid.uuid4().hex}.dropbox-tmp")
-        metadata, response = self.pacer.call(self.client.files_download, path)
-        try:
-            callback.set_size(metadata.size)
-            hasher = ContentHasher()
-            with open(tmp, "wb") as out:
-                self._stream_to(out, path, metadata, response, hasher, callback)
-            self._check_download(path, metadata, hasher)
-            os.replace(tmp, lpath)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
-        return metadata
-
-    def _stream_to(
-        self,
-        out: BinaryIO,
-        path: str,
-        metadata: Any,
-        response: Any,
-        hasher: ContentHasher,
-        callback: Any,
-    ) -> None:
-        """Write the body to `out`; a dropped connection resumes with a Range request after the
-        pacer's (reported) wait. The pacer's policy tells a dropped connection from a full disk."""
-        current = [response]
-
-        def download() -> None:
-            resp = current.pop() if current else self._resume_download(path, metadata, hasher.size)
-            try:
-                for block in resp.iter_content(chunk_size=DOWNLOAD_READ_SIZE):
-                    out.write(block)
-                    hasher.update(block)
-                    callback.relative_update(len(block))
-            except OSError:  # requests' errors are OSErrors too
-                if hasher.size >= metadata.size:
-                    return  # every byte arrived: the content_hash check decides
-                raise
-            finally:
-                resp.close()
-
-        self.pacer.retry(download)
-
-    def _files_download(self, path: str, headers: Optional[dict[str, str]]) -> Any:
-        """`files_download`, with extra HTTP headers (Range) on every SDK version.
-
-        SDK 12.2 takes `extra_headers`; 12.0/12.1 do not, but a clone of the client with added
-        headers (sharing its HTTP session) sends them.
-        """
-        if not headers:
-            return self.client.files_download(path)
-        if _download_takes_headers(self.client):
-            return self.client.files_download(path, extra_headers=headers)
-        # The client's own extra headers (e.g. its path root) must stay on the ranged clone.
-        ranged = self.client.clone(headers={**sdk_internals.headers(self.client), **headers})
-        return ranged.files_download(path)
-
-    def _resume_download(self, path: str, metadata: Any, offset: int) -> Any:
-        headers = {"Range": f"bytes={offset}-"}
-        again, response = self.pacer.call(self._files_download, path, headers)
-        if again.rev != metadata.rev:
-            response.close()
-            raise DropboxIntegrityError(f"{path} changed on Dropbox while it was downloading")
-        if response.status_code != 206:
-            # No partial content: the server sent everything; skip what we already have.
-            skip = offset
-            raw_iter = response.iter_content(chunk_size=DOWNLOAD_READ_SIZE)
-            return _SkippingResponse(response, raw_iter, skip)
-        return response
-
-    @staticmethod
-    def _check_download(path: str, metadata: Any, hasher: ContentHasher) -> None:
-        got = hasher.hexdigest()
-        if hasher.size != metadata.size or (
-            metadata.content_hash is not None and got != metadata.content_hash
-        ):
-            raise DropboxIntegrityError(
-                f"download of {path} is corrupt: got {hasher.size} bytes with content_hash "
-                f"{got}, Dropbox says {metadata.size} bytes with {metadata.content_hash}; "
-                "nothing was written, try again"
-            )
-
-    def open_read(self, path: str, *, start: int = 0, end: Optional[int] = None) -> BinaryIO:
-        """A streaming, buffered reader of bytes [start, end) of `path` (end exclusive).
-
-        A read of the whole file checks content_hash when it reaches the end.
-        """
-        from dropbox import exceptions
-
-        if end is not None and end <= start:
-            return io.BufferedReader(_DownloadStream(None, None, verify=False))
-        headers: Optional[dict[str, str]] = None
-        if start > 0 or end is not None:
-            last = "" if end is None else str(end - 1)
-            headers = {"Range": f"bytes={start}-{last}"}
-        try:
-            metadata, response = self.pacer.call(self._files_download, path, headers)
-        except exceptions.HttpError as exc:
-            if exc.status_code == 416:  # range beyond the end: nothing to read
-                return io.BufferedReader(_DownloadStream(None, None, verify=False))
-            raise
-        verify = headers is None  # only a whole-file read can be checked against content_hash
-        if headers is not None and response.status_code == 200:
-            # The server ignored the range: serve the slice from the full body.
-            chunks = response.iter_content(chunk_size=DOWNLOAD_READ_SIZE)
-            response = _SkippingResponse(response, chunks, start, limit=end)
-        stream = _DownloadStream(response, metadata, verify=verify, path=path)
-        return io.BufferedReader(stream, buffer_size=1024 * 1024)
-
-
-def _download_takes_headers(client: Any) -> bool:
-    try:
-        return "extra_headers" in inspect.signature(client.files_download).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-class _SkippingResponse:
-    """A download response whose first `skip` bytes (and anything past `limit`) are dropped."""
-
-    def __init__(self, response: Any, chunks: Any, skip: int, limit: Optional[int] = None):
-        self.response = response
-        self.status_code = 206
-        self._chunks = chunks
-        self._skip = skip
-        self._remaining = None if limit is None else limit - skip
-
-    def iter_content(self, chunk_size: int = DOWNLOAD_READ_SIZE) -> Any:
-        for block in self._chunks:
-            if self._skip:
-                cut = min(self._skip, len(block))
-                block, self._skip = block[cut:], self._skip - cut
-            if self._remaining is not None:
-                block = block[: self._remaining]
-                self._remaining -= len(block)
-            if block:
-                yield block
-            if self._remaining == 0:
-                return
-
-    def close(self) -> None:
-        self.response.close()
-
-
-class _DownloadStream(io.RawIOBase):
-    """A readable over a download response; closes it, and verifies whole-file reads at EOF."""
-
-    def __init__(self, response: Any, metadata: Any, *, verify: bool, path: str = ""):
-        super().__init__()
-        self._response = response
-        self._metadata = metadata
-        self._chunks: Any = None if response is None else response.iter_content(1024 * 1024)
-        self._buffer = memoryview(b"")
-        self._hasher: Optional[ContentHasher] = ContentHasher() if verify else None
-        self._path = path
-        self.metadata = metadata
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if not len(self._buffer):
-            self._buffer = memoryview(self._next_block())
-        size = min(len(buffer), len(self._buffer))
-        buffer[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]  # a view: no copy of the rest
-        return size
-
-    def _next_block(self) -> bytes:
-        if self._chunks is None:
-            return b""
-        for block in self._chunks:
-            if block:
-                if self._hasher is not None:
-                    self._hasher.update(block)
-                    if self._hasher.size >= self._metadata.size:
-                        # Check before handing out the last bytes: readers that stop at the
-                        # known size never ask for the end of the stream.
-                        Transfers._check_download(self._path, self._metadata, self._hasher)
-                        self._hasher = None
-                return block
-        self._chunks = None
-        if self._hasher is not None:
-            Transfers._check_download(self._path, self._metadata, self._hasher)
-        return b""
-
-    def close(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
-        super().close()
-
-
-def make_transfers(client: Any, *, jobs: int, chunk_size: int, batch_size: int) -> Transfers:
-    """A pacer sized to `jobs` and the transfers of `client` (the usual way to build them)."""
-    return Transfers(
-        client, sdk_errors.new_pacer(jobs), chunk_size=chunk_size, batch_size=batch_size, jobs=jobs
-    )
-
-
-__all__ = [
-    "ContentHasher",
-    "SessionGone",
-    "Transfers",
-    "block_digests",
-    "content_hash",
-    "make_transfers",
-]

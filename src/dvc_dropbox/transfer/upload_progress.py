@@ -61,6 +61,13 @@ class _Body:
         return self._pos
 
 
+def no_callback() -> Any:
+    """fsspec's do-nothing callback, for callers that pass none."""
+    from fsspec.callbacks import DEFAULT_CALLBACK
+
+    return DEFAULT_CALLBACK
+
+
 @contextlib.contextmanager
 def sending(data: bytes, on_sent: Callable[[int], None]) -> Iterator[None]:
     """While inside, a request of this thread whose body is `data` reports `on_sent(bytes_sent)`."""

@@ -21,8 +21,8 @@ import time
 import urllib.parse
 from typing import Any, Optional, TextIO
 
+from ..errors import DropboxAuthError
 from .credentials import Credentials
-from .errors import DropboxAuthError
 from .terminal import Terminal
 
 # What the plugin needs (dropbox-api.md §5.5). files.metadata.write is requested because

@@ -26,11 +26,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from .errors import DropboxAuthError, DropboxConfigError
+from ..errors import DropboxAuthError, DropboxConfigError
 
 logger = logging.getLogger("dvc.dvc_dropbox.credentials")
 
+ENV_ACCESS_TOKEN = "DROPBOX_ACCESS_TOKEN"
+ENV_REFRESH_TOKEN = "DROPBOX_REFRESH_TOKEN"
+ENV_EXPIRES_AT = "DROPBOX_EXPIRES_AT"
+ENV_APP_KEY = "DROPBOX_APP_KEY"
 ENV_CREDENTIALS_FILE = "DROPBOX_CREDENTIALS_FILE"
+# The variables that carry credentials themselves, in the order messages name them.
+TOKEN_VARS = (ENV_ACCESS_TOKEN, ENV_EXPIRES_AT, ENV_REFRESH_TOKEN)
+# Every variable that decides which credentials a client uses (its process cache key).
+CREDENTIAL_VARS = (*TOKEN_VARS, ENV_APP_KEY, ENV_CREDENTIALS_FILE)
 DEFAULT_FILE_NAME = "dropbox-user-credentials.json"
 FORMAT = "dvc-dropbox-credentials"
 FORMAT_VERSION = 1

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
-from .errors import DropboxRemoteError
+from ..errors import DropboxRemoteError
 
 # A child of DVC's "dvc" logger: `dvc.logger.setup` only attaches its console handlers to "dvc",
 # "dvc_objects" and "dvc_data", so a top-level "dvc_dropbox" logger would print through Python's

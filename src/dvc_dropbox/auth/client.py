@@ -1,0 +1,258 @@
+"""`DropboxClient`: refreshes that are thread-safe, shared and persisted; its constructors."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+from typing import Any, Optional
+
+import dropbox
+from dropbox.exceptions import AuthError, BadInputError
+from dropbox.session import API_HOST as API_HOST_DEFAULT
+
+from .. import sdk_internals
+from ..errors import DropboxRemoteError
+from ..options import path_root_value
+from .credentials import Credentials, CredentialsFile, _utc_now
+from .messages import CredentialSource, translate_auth_error
+from .resolve import resolve_credentials
+
+logger = logging.getLogger("dvc.dvc_dropbox.auth")
+
+REFRESH_MARGIN = datetime.timedelta(seconds=300)
+
+
+def _expiring(expires_at: Optional[datetime.datetime]) -> bool:
+    return expires_at is not None and _utc_now() + REFRESH_MARGIN >= expires_at
+
+
+class _AuthState:
+    """Shared by a client and its clones (with_path_root): one refresh at a time, one source."""
+
+    def __init__(self, source: CredentialSource, store: Optional[CredentialsFile]):
+        self.source = source
+        self.store = store
+        self.lock = threading.RLock()
+        self.used = threading.local()  # the access token this thread's last request carried
+
+
+class DropboxClient(dropbox.Dropbox):
+    """`dropbox.Dropbox` whose refreshes are thread-safe, shared across processes and persisted."""
+
+    _dvc_state: Optional[_AuthState] = None
+
+    def __repr__(self) -> str:
+        state = self._dvc_state
+        where = state.source.describe() if state else "unknown source"
+        return f"<DropboxClient app_key={sdk_internals.app_key(self)!r} credentials from {where}>"
+
+    def clone(self, *args: Any, **kwargs: Any) -> DropboxClient:
+        new = super().clone(*args, **kwargs)
+        new._dvc_state = self._dvc_state
+        return new
+
+    # The SDK calls these two; both go through _refresh_locked.
+
+    def check_and_refresh_access_token(self) -> None:
+        if self._needs_refresh():
+            with self._lock:
+                if self._needs_refresh():
+                    self._refresh(
+                        API_HOST_DEFAULT,
+                        sdk_internals.scope(self),
+                        avoid={sdk_internals.access_token(self)},
+                    )
+
+    def refresh_access_token(self, host: str = "", scope: Optional[list[str]] = None) -> None:
+        stale = getattr(self._state.used, "token", None)
+        with self._lock:
+            if (
+                stale is not None
+                and sdk_internals.access_token(self) != stale
+                and not self._needs_refresh()
+            ):
+                return  # another thread renewed it while this one's request was failing
+            avoid = {stale, sdk_internals.access_token(self)}
+            self._refresh(host or API_HOST_DEFAULT, scope, avoid=avoid)
+
+    def request_json_string(self, *args: Any, **kwargs: Any) -> Any:
+        self._state.used.token = sdk_internals.access_token(self)
+        return super().request_json_string(*args, **kwargs)
+
+    def request_json_string_with_retry(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().request_json_string_with_retry(*args, **kwargs)
+        except AuthError as exc:
+            raise translate_auth_error(exc, self._state.source) from None
+        except BadInputError as exc:
+            if "required scope" in str(exc.message):
+                raise translate_auth_error(exc, self._state.source) from None
+            raise
+
+    # -- internals
+
+    @property
+    def _state(self) -> _AuthState:
+        if self._dvc_state is None:
+            self._dvc_state = _AuthState(CredentialSource("env"), None)
+        return self._dvc_state
+
+    @property
+    def _lock(self) -> threading.RLock:
+        return self._state.lock
+
+    def _needs_refresh(self) -> bool:
+        if not (sdk_internals.refresh_token(self) and sdk_internals.app_key(self)):
+            return False
+        expiration = sdk_internals.access_token_expiration(self)
+        return not sdk_internals.access_token(self) or expiration is None or _expiring(expiration)
+
+    def _refresh(self, host: str, scope: Optional[list[str]], avoid: set[Optional[str]]) -> None:
+        refresh_token, app_key = sdk_internals.refresh_token(self), sdk_internals.app_key(self)
+        if not (refresh_token and app_key):
+            return  # nothing to refresh with; the SDK then raises the original AuthError
+        store = self._state.store
+        if store is None:
+            self._refresh_now(host, scope)
+            return
+        with store.locked():
+            entry = store.get(app_key)
+            same_grant = entry is not None and entry.refresh_token == refresh_token
+            if (
+                same_grant
+                and entry is not None
+                and entry.access_token
+                and entry.access_token not in avoid
+                and entry.expires_at is not None
+                and not _expiring(entry.expires_at)
+            ):
+                # Another process refreshed a moment ago: use its token, save a round trip.
+                sdk_internals.set_access_token(self, entry.access_token, entry.expires_at)
+                logger.debug("using the access token another process saved to %s", store.path)
+                return
+            self._refresh_now(host, scope)
+            if not same_grant or entry is None:
+                # Logged out or re-authorized meanwhile: never resurrect or clobber that entry.
+                return
+            entry.access_token = sdk_internals.access_token(self)
+            entry.expires_at = sdk_internals.access_token_expiration(self)
+            try:
+                store.put(entry)
+            except OSError as exc:
+                logger.warning(
+                    "could not save the renewed Dropbox access token to %s (%s)",
+                    store.path,
+                    exc.strerror or exc,
+                )
+            else:
+                logger.debug("saved the renewed Dropbox access token to %s", store.path)
+
+    def _refresh_now(self, host: str, scope: Optional[list[str]]) -> None:
+        logger.debug("renewing the Dropbox access token (%s)", self._state.source.describe())
+        try:
+            super().refresh_access_token(host=host, scope=scope)
+        except (AuthError, BadInputError) as exc:
+            raise translate_auth_error(exc, self._state.source, refreshing=True) from None
+
+
+def create_client(
+    app_key: Optional[str] = None,
+    app_secret: Optional[str] = None,
+    *,
+    timeout: float = 100.0,
+    max_connections: int = 8,
+    path_root: Optional[str] = None,
+    remote_name: Optional[str] = None,
+    url: Optional[str] = None,
+    interactive: bool = True,
+    validate: bool = True,
+    app_key_from: Optional[str] = None,
+    dvc_remote: bool = True,
+) -> DropboxClient:
+    """A ready client: credentials resolved (asking if needed) and checked before it returns.
+
+    Call it from the thread that owns the terminal (DVC's main thread): it may prompt, and it
+    raises `DropboxAuthError`/`DropboxConfigError` with the fix instead of failing later inside
+    transfer threads. `remote_name`/`url` only improve the wording of messages.
+    """
+    resolved = resolve_credentials(
+        app_key,
+        app_secret,
+        remote_name=remote_name,
+        url=url,
+        interactive=interactive,
+        app_key_from=app_key_from,
+        dvc_remote=dvc_remote,
+    )
+    client = client_for(
+        resolved.credentials,
+        app_secret,
+        resolved.source,
+        resolved.store,
+        timeout=timeout,
+        max_connections=max_connections,
+    )
+    if validate:
+        _validate(client)
+    if path_root:
+        client = client.with_path_root(_path_root(path_root))
+    return client
+
+
+def client_for(
+    creds: Credentials,
+    app_secret: Optional[str],
+    source: CredentialSource,
+    store: Optional[CredentialsFile],
+    *,
+    timeout: float = 100.0,
+    max_connections: int = 8,
+    paced: bool = True,
+) -> DropboxClient:
+    """A client on credentials already resolved (`create_client` resolves them first).
+
+    Renewed tokens go to `store`; messages name `source`. No request is made here. `paced=False`
+    (the `dvc-dropbox` commands, which make a few calls without a pacer) keeps the SDK's retries.
+    """
+    # The pacer owns rate-limit and server-error waits (visible, bounded); the SDK would retry
+    # 429s forever and 5xx with silent sleeps before the pacer ever saw them.
+    retries = {} if not paced else {"max_retries_on_rate_limit": 0, "max_retries_on_error": 0}
+    client = DropboxClient(
+        oauth2_access_token=creds.access_token,
+        oauth2_refresh_token=creds.refresh_token,
+        oauth2_access_token_expiration=creds.expires_at,
+        app_key=creds.app_key if creds.refresh_token else None,
+        app_secret=app_secret or None,
+        session=dropbox.create_session(max_connections=max_connections),
+        timeout=timeout,
+        user_agent="dvc-dropbox",
+        **retries,
+    )
+    client._dvc_state = _AuthState(source, store)
+    return client
+
+
+def _validate(client: DropboxClient) -> None:
+    """Renew now if due, so a revoked refresh token fails here rather than in a worker thread.
+
+    The filesystem then makes one cheap authenticated call (connection.Connection.check) in the same
+    thread, which catches a revoked access token too.
+    """
+    import requests
+
+    try:
+        client.check_and_refresh_access_token()
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise DropboxRemoteError(
+            f"cannot reach Dropbox ({API_HOST_DEFAULT}) to renew the access token: "
+            f"{type(exc).__name__}; check the network connection (and any proxy settings) "
+            "and run the command again"
+        ) from None
+
+
+def _path_root(value: str) -> Any:
+    from dropbox import common
+
+    value = path_root_value(value)  # the config schema's rule; refuses anything else
+    return common.PathRoot.home if value == "home" else common.PathRoot.root(value)

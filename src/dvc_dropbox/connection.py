@@ -1,0 +1,86 @@
+"""One SDK client with its pacer and transfer layer, cached per process.
+
+DVC builds its filesystem objects several times per command (and with `skip_instance_cache`), so
+clients are cached here, per settings and credential environment, rather than per instance.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import astuple, dataclass
+from typing import Any, Optional
+
+from . import sdk_errors
+from .auth.credentials import CREDENTIAL_VARS
+from .options import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a connection depends on; equal settings share one client, pacer and transfer layer."""
+
+    app_key: Optional[str] = None
+    app_secret: Optional[str] = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    batch_size: int = DEFAULT_BATCH_SIZE
+    jobs: int = DEFAULT_JOBS
+    timeout: float = DEFAULT_TIMEOUT
+    path_root: Optional[str] = None
+
+
+class Connection:
+    """One SDK client with its pacer and transfer layer."""
+
+    def __init__(self, settings: Settings, url: Optional[str] = None):
+        from . import transfer
+        from .auth import client
+
+        self.settings = settings
+        self.client = client.create_client(
+            settings.app_key,
+            settings.app_secret,
+            timeout=settings.timeout,
+            max_connections=max(8, settings.jobs),
+            path_root=settings.path_root,
+            url=url,  # only names the remote in messages
+            # The DVC adapter always passes the remote's URL; without one this is fsspec/pandas
+            # use, where the options come from storage_options, not from a DVC remote.
+            app_key_from=None if url else "the app_key storage option",
+            dvc_remote=url is not None,
+        )
+        self.pacer = sdk_errors.new_pacer(settings.jobs)
+        self.transfers = transfer.Transfers(
+            self.client,
+            self.pacer,
+            chunk_size=settings.chunk_size,
+            batch_size=settings.batch_size,
+            jobs=settings.jobs,
+        )
+        self.checked = False
+
+    def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.pacer.call(fn, *args, **kwargs)
+
+    def check(self) -> None:
+        """One cheap authenticated call, so bad credentials fail here and not in every worker."""
+        if not self.checked:
+            with sdk_errors.translate_errors(""):
+                self.call(self.client.check_user, "dvc-dropbox")
+            self.checked = True
+
+
+_connections: dict[tuple[Any, ...], Connection] = {}
+_connections_lock = threading.Lock()
+
+
+def connection_for(settings: Settings, url: Optional[str] = None) -> Connection:
+    """The process-wide connection for these settings and the current credential env vars."""
+    key = (*astuple(settings), *(os.environ.get(var) for var in CREDENTIAL_VARS))
+    with _connections_lock:
+        conn = _connections.get(key)
+        if conn is None:
+            conn = Connection(settings, url)
+            _connections[key] = conn
+        return conn
+
