@@ -116,9 +116,11 @@ def check_storage_options(extra: dict[str, Any]) -> None:
     name = unknown[0]
     if name in CREDENTIAL_OPTIONS:
         # dropboxdrivefs takes `token=`; here credentials come as for `dvc`, never from code.
+        from .auth.credentials import ENV_ACCESS_TOKEN, ENV_APP_KEY, ENV_REFRESH_TOKEN
+
         raise _refuse(
-            f"Dropbox credentials are not a storage option ({name!r}): set DROPBOX_REFRESH_TOKEN "
-            "with DROPBOX_APP_KEY (or the app_key option), or DROPBOX_ACCESS_TOKEN, or run "
+            f"Dropbox credentials are not a storage option ({name!r}): set {ENV_REFRESH_TOKEN} "
+            f"with {ENV_APP_KEY} (or the app_key option), or {ENV_ACCESS_TOKEN}, or run "
             "`dvc-dropbox login --app-key <app key>` once to save them to the credentials file"
         )
     close = difflib.get_close_matches(name, STORAGE_OPTIONS, n=1)

@@ -25,7 +25,7 @@ ACCOUNT_LOOKUP_TIMEOUT_S = 10.0
 class CredentialSource:
     """Where the credentials in use came from, for messages: never holds a secret."""
 
-    kind: str  # "env" | "file" | "unknown"
+    kind: str  # "env" | "file"
     path: Optional[Path] = None
     env_vars: tuple[str, ...] = ()
     app_key_from: str = ""  # "the remote's app_key option" / "DROPBOX_APP_KEY"
@@ -38,9 +38,7 @@ class CredentialSource:
                 if len(self.env_vars) == 1
                 else "s " + ", ".join(self.env_vars)
             )
-        if self.kind == "file":
-            return f"the credentials file {self.path}"
-        return "the credentials in use"
+        return f"the credentials file {self.path}"
 
     def fix(self) -> str:
         if self.kind == "env":
@@ -50,13 +48,7 @@ class CredentialSource:
                 "browser, or unset "
                 f"{', '.join(self.env_vars)} to use the credentials file instead"
             )
-        if self.kind == "file":
-            return f"remove {self.path} and run the command again to re-authorize"
-        return (
-            f"run `dvc-dropbox status {helper_args(self.remote)}` to see where the credentials "
-            "come from, "
-            "and renew them"
-        )
+        return f"remove {self.path} and run the command again to re-authorize"
 
 
 def helper_args(remote: Optional[str]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, BinaryIO, Optional
 
 from .. import sdk_internals
 from ..errors import DropboxIntegrityError
-from ..options import BLOCK_SIZE
+from ..options import BLOCK_SIZE, MiB
 from . import upload_progress
 from .content_hash import ContentHasher
 from .pacer import Pacer
@@ -143,7 +143,7 @@ class Downloads:
             chunks = response.iter_content(chunk_size=DOWNLOAD_READ_SIZE)
             response = _SkippingResponse(response, chunks, start, limit=end)
         stream = _DownloadStream(response, metadata, verify=verify, path=path)
-        return io.BufferedReader(stream, buffer_size=1024 * 1024)
+        return io.BufferedReader(stream, buffer_size=MiB)
 
 
 def _download_takes_headers(client: Any) -> bool:
@@ -187,7 +187,7 @@ class _DownloadStream(io.RawIOBase):
         super().__init__()
         self._response = response
         self._metadata = metadata
-        self._chunks: Any = None if response is None else response.iter_content(1024 * 1024)
+        self._chunks: Any = None if response is None else response.iter_content(MiB)
         self._buffer = memoryview(b"")
         self._hasher: Optional[ContentHasher] = ContentHasher() if verify else None
         self._path = path

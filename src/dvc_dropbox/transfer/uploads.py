@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Optional
 
 from .. import sdk_errors, sdk_internals
 from ..errors import DropboxIntegrityError, DropboxRemoteError
-from ..options import BLOCK_SIZE
+from ..options import BLOCK_SIZE, MiB
 from . import upload_progress
 from .batcher import BatchCommitter, RetryEntry
 from .content_hash import (
@@ -43,7 +43,7 @@ from .pacer import Action, Pacer, logger
 
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
 MAX_OFFSET_RESUMES = 10  # incorrect_offset recoveries for one chunk
-DEFAULT_MEMORY_BUDGET = 256 * 1024 * 1024  # bytes of large-file chunks held at once
+DEFAULT_MEMORY_BUDGET = 256 * MiB  # bytes of large-file chunks held at once
 
 
 class SessionGone(DropboxRemoteError):
