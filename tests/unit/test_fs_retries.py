@@ -19,7 +19,8 @@ from dropbox import files
 
 from dvc_dropbox.connection import Connection, Settings
 from dvc_dropbox.errors import DropboxRemoteError
-from dvc_dropbox.fs import DropboxFS, DropboxReader
+from dvc_dropbox.files import DropboxReader
+from dvc_dropbox.fs import DropboxFS
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer.pacer import DropboxRetryError, Pacer
 
