@@ -34,10 +34,10 @@ class Connection:
 
     def __init__(self, settings: Settings, url: Optional[str] = None):
         from . import transfer
-        from .auth import client
+        from .auth.client import create_client
 
         self.settings = settings
-        self.client = client.create_client(
+        self.client = create_client(
             settings.app_key,
             settings.app_secret,
             timeout=settings.timeout,
