@@ -43,6 +43,7 @@ def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
         "chunk_size": as_validator(parse_chunk_size),
         "batch_size": All(Coerce(int), Range(min=1, max=1000)),
         "timeout": All(Coerce(float), Range(min=1)),
+        "retry_wait_limit": All(Coerce(float), Range(min=1)),
         "path_root": as_validator(path_root_value),
         **config_schema.REMOTE_COMMON,
     }

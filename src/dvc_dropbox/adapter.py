@@ -24,6 +24,7 @@ FS_OPTIONS = (
     "app_secret",
     "batch_size",
     "timeout",
+    "retry_wait_limit",
     "path_root",
     "version_aware",
     "url",  # only names the remote in credential messages

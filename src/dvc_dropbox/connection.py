@@ -13,7 +13,13 @@ from typing import Any, Optional
 
 from . import sdk_errors
 from .auth.credentials import CREDENTIAL_VARS
-from .options import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, DEFAULT_TIMEOUT
+from .options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_JOBS,
+    DEFAULT_RETRY_WAIT_LIMIT,
+    DEFAULT_TIMEOUT,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE
     jobs: int = DEFAULT_JOBS
     timeout: float = DEFAULT_TIMEOUT
+    retry_wait_limit: float = DEFAULT_RETRY_WAIT_LIMIT
     path_root: Optional[str] = None
 
 
@@ -49,7 +56,7 @@ class Connection:
             app_key_from=None if url else "the app_key storage option",
             dvc_remote=url is not None,
         )
-        self.pacer = sdk_errors.new_pacer(settings.jobs)
+        self.pacer = sdk_errors.new_pacer(settings.jobs, max_total_wait=settings.retry_wait_limit)
         self.transfers = transfer.Transfers(
             self.client,
             self.pacer,

@@ -30,6 +30,7 @@ from .options import (
     BLOCK_SIZE,
     DEFAULT_BATCH_SIZE,
     DEFAULT_JOBS,
+    DEFAULT_RETRY_WAIT_LIMIT,
     DEFAULT_TIMEOUT,
     bool_option,
     check_storage_options,
@@ -66,6 +67,7 @@ class DropboxFS(AbstractFileSystem):
         batch_size: Union[int, str, None] = None,
         jobs: Union[int, str, None] = None,
         timeout: Union[float, str, None] = None,
+        retry_wait_limit: Union[float, str, None] = None,
         path_root: Optional[str] = None,
         version_aware: Union[bool, str] = False,
         url: Optional[str] = None,
@@ -84,6 +86,9 @@ class DropboxFS(AbstractFileSystem):
             batch_size=int_option("batch_size", batch_size, DEFAULT_BATCH_SIZE, 1, 1000),
             jobs=int_option("jobs", jobs, DEFAULT_JOBS, 1, None),
             timeout=seconds_option("timeout", timeout, DEFAULT_TIMEOUT),
+            retry_wait_limit=seconds_option(
+                "retry_wait_limit", retry_wait_limit, DEFAULT_RETRY_WAIT_LIMIT
+            ),
             path_root=text_option("path_root", path_root),
         )
         self.version_aware = bool_option("version_aware", version_aware)

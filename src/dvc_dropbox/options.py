@@ -24,6 +24,9 @@ DEFAULT_BATCH_SIZE = 1000  # entries per finish_batch_v2 / delete_batch (Dropbox
 # 11-16 % faster with 64 than with 32 (2 runs; 128 only 4 % more, CPU-bound on 2 cores).
 DEFAULT_JOBS = 64
 DEFAULT_TIMEOUT = 100.0
+# The waits Dropbox asks for (retry_after), added up, that one operation may wait out before it
+# gives up: several of its 300 s contention waits (README "How it is fast").
+DEFAULT_RETRY_WAIT_LIMIT = 1800.0
 
 CHUNK_SIZE_RULE = (
     "chunk_size must be a multiple of 4 MiB below 150 MiB: a number of MiB (4, 8, ... 148; "
@@ -93,6 +96,7 @@ STORAGE_OPTIONS = (
     "batch_size",
     "jobs",
     "timeout",
+    "retry_wait_limit",
     "path_root",
     "version_aware",
 )

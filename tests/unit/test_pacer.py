@@ -87,7 +87,7 @@ def test_other_api_errors_are_not_retried() -> None:
 
 def test_server_and_connection_errors_are_bounded() -> None:
     t = FakeTime()
-    pacer = make_pacer(t, max_error_retries=3)
+    pacer = make_pacer(t, max_error_wait=10)  # waits 1+2+4 fit, the 4th (8) not
     errors: list[BaseException] = [
         exceptions.InternalServerError("req", 503, "busy"),
         requests.exceptions.ConnectionError("reset"),
@@ -235,7 +235,7 @@ def test_retry_holds_no_slot_so_its_own_calls_run_at_limit_one() -> None:
 
 def test_timeouts_and_connection_errors_are_told_apart(caplog: pytest.LogCaptureFixture) -> None:
     t = FakeTime()
-    pacer = make_pacer(t, max_error_retries=2)
+    pacer = make_pacer(t, max_error_wait=4)  # waits 1+2 fit, the 3rd (4) not
     caplog.set_level(logging.WARNING, logger="dvc.dvc_dropbox")
     errors: list[BaseException] = [
         requests.exceptions.ReadTimeout("read timed out"),

@@ -49,6 +49,11 @@ class RetryEntry(Exception):
         self.reason = reason
 
 
+def _log_wait(reason: str, delay: float) -> None:
+    """Without a shared report (unit use): every wait at debug level."""
+    logger.debug("Dropbox: %s; committing again in %.1f s", reason, delay)
+
+
 class CommitterClosed(RuntimeError):
     """The committer was closed while an entry was waiting."""
 
@@ -63,6 +68,7 @@ class _Pending(Generic[E]):
         "queued_at",
         "result",
         "thread",
+        "waited",
     )
 
     def __init__(self, entry: E, now: float):
@@ -71,6 +77,7 @@ class _Pending(Generic[E]):
         self.queued_at = now
         self.not_before = now
         self.attempts = 0
+        self.waited = 0.0
         self.done = threading.Event()
         self.result: Any = None
         self.error: Optional[BaseException] = None
@@ -83,8 +90,10 @@ class BatchCommitter(Generic[E, R]):
     """Collects entries from many threads and commits them in serial batches.
 
     `commit_batch(entries)` returns one outcome per entry, in order: the result, an exception
-    (that entry fails), or a `RetryEntry` (commit that entry again after its delay, at most
-    `max_attempts` times per entry and `max_entry_wait` seconds of waits in total).
+    (that entry fails), or a `RetryEntry` (commit that entry again after its delay, doubling up to
+    `max_retry_delay`, for at most `max_entry_wait` seconds of waits in total per entry, and
+    `max_attempts` times if given). Waits go to `report(reason, delay)` (the pacer's WaitReport:
+    a round of entries refused together is one message, not one per entry).
     If `commit_batch` raises, every entry of that batch fails with the exception.
     """
 
@@ -96,8 +105,10 @@ class BatchCommitter(Generic[E, R]):
         idle_timeout: float = 0.2,
         max_wait: float = 2.0,
         linger: float = 0.1,
-        max_attempts: int = 20,
+        max_attempts: Optional[int] = None,
         max_retry_delay: float = 30.0,
+        max_entry_wait: float = 1800.0,
+        report: Optional[Callable[[str, float], None]] = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         if not 1 <= batch_size <= 1000:
@@ -109,6 +120,8 @@ class BatchCommitter(Generic[E, R]):
         self.linger = linger
         self.max_attempts = max_attempts
         self.max_retry_delay = max_retry_delay
+        self.max_entry_wait = max_entry_wait
+        self._report = report or _log_wait
         self._clock = clock
         self._cond = threading.Condition()
         self._queue: list[_Pending[E]] = []  # waiting to be sent, in arrival order
@@ -270,12 +283,14 @@ class BatchCommitter(Generic[E, R]):
 
     def _retry(self, pending: _Pending[E], retry: RetryEntry, answered: float) -> None:
         pending.attempts += 1
-        if pending.attempts >= self.max_attempts:
+        delay = min(self.max_retry_delay, retry.delay * (2 ** min(pending.attempts - 1, 10)))
+        if (self.max_attempts is not None and pending.attempts >= self.max_attempts) or (
+            pending.waited + delay > self.max_entry_wait
+        ):
             self._resolve(pending, error=retry.cause)
             return
-        delay = min(self.max_retry_delay, retry.delay * (2 ** min(pending.attempts - 1, 10)))
-        if delay >= 1.0:
-            logger.warning("Dropbox: %s; committing again in %.0f s", retry.reason, delay)
+        pending.waited += delay
+        self._report(retry.reason, delay)
         with self._cond:
             self.entry_retries += 1
             if self._closed:

@@ -4,20 +4,27 @@ A generic mechanism, as rclone's lib/pacer: it knows nothing of the SDK. What a 
 from a *policy*, a function from an exception to a `Decision` (for Dropbox: `sdk_errors.classify`):
 
 - `RETRY`: the server asked us to wait (`retry_after`, or an exponential wait when it did not say
-  how long). Bounded by the total wait of one operation; `pause_all` pauses *every* call of this
-  pacer (a per-token rate limit) and halves the requests allowed in flight; each success adds a
-  little back (AIMD), so a storm lowers concurrency and a calm period restores it;
+  how long). A wait the server sized is always honoured in full (never cut short: Dropbox refuses
+  an early retry and may lengthen the penalty); what bounds them is `max_total_wait`, the waits
+  one operation may add up (the remote option `retry_wait_limit`, default 1800 s: several of
+  Dropbox's 300 s contention waits). `pause_all` pauses *every* call of this pacer (a per-token
+  rate limit) and halves the requests allowed in flight; each success adds a little back (AIMD),
+  so a storm lowers concurrency and a calm period restores it;
 - `BACKOFF`: something broke that may pass (5xx, a dropped connection, a timeout): exponential
-  waits, a bounded number of times in a row;
+  waits with jitter up to `max_backoff` (10 s), for at most `max_error_wait` seconds of the
+  clock since the first failure (a burst of tens of errors passes; a server that stays down is
+  reported within minutes) — a time, not a count, so short and long failures are bounded alike;
 - `RESUME` and `FAIL`: not retried here; the exception goes to the caller (which resumes from the
   server's state, or translates the error for the user).
 
 `call` runs one request and holds a slot of the in-flight limit; `retry` runs a compound operation
 whose requests go through `call` themselves (a delete job, a streaming download); `poll` waits for a
-server-side job. Every wait is driven by the injectable `clock`/`sleep` and reported: waits of a
-second or more as a warning (once per overlapping pause, so a storm is one message), shorter ones
-at debug level. Errors that end a wait loop are raised `from None` (DVC prints the cause chain); the
-cause goes to the debug log.
+server-side job. Every wait is driven by the injectable `clock`/`sleep` and reported through one
+`WaitReport` (which the batch committer shares): waits of a second or more as a warning, once per
+*wait episode* — waits for the same reason that follow or overlap each other are one episode, so a
+storm, or a call refused ten times in a row, is one line — shorter ones at debug level. Errors
+that end a wait loop are raised `from None` (DVC prints the cause chain); the cause goes to the
+debug log.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
 from ..errors import DropboxRemoteError
+from ..options import DEFAULT_RETRY_WAIT_LIMIT
 
 # A child of DVC's "dvc" logger: `dvc.logger.setup` only attaches its console handlers to "dvc",
 # "dvc_objects" and "dvc_data", so a top-level "dvc_dropbox" logger would print through Python's
@@ -43,6 +51,12 @@ T = TypeVar("T")
 ANNOUNCE_WAIT_S = 1.0
 # A server-side job is normal work, not trouble: say so only once it takes this long.
 POLL_ANNOUNCE_S = 10.0
+# Defaults of the bounds (README "How it is fast"): asked-for waits may add up to this much per
+# operation (several 300 s contention waits); errors are retried for this long after the first.
+DEFAULT_RETRY_WAIT_LIMIT_S = DEFAULT_RETRY_WAIT_LIMIT
+DEFAULT_ERROR_WAIT_LIMIT_S = 300.0
+# A wait that starts within this long after the previous one of its episode ended continues it.
+EPISODE_GAP_S = 5.0
 
 
 class Action(enum.Enum):
@@ -70,6 +84,35 @@ class DropboxRetryError(DropboxRemoteError):
     """Dropbox kept refusing a call (rate limit, contention, server errors) past our bounds."""
 
 
+class WaitReport:
+    """Shows each wait episode once: the first wait of a reason as a warning, its continuation
+    (more waits for the same reason, overlapping or right after) at debug level only."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._episodes: dict[str, float] = {}  # reason -> when its announced waits end
+        self.announced = 0  # warnings shown (observability for tests)
+
+    def wait(self, reason: str, delay: float, message: str) -> None:
+        """Report a wait of `delay` s for `reason`; `message` has %s for reason and %.0f for it."""
+        if delay < ANNOUNCE_WAIT_S:
+            logger.debug("Dropbox: %s, retrying in %.1f s", reason, delay)
+            return
+        with self._lock:
+            now = self._clock()
+            until = now + delay
+            ends = self._episodes.get(reason)
+            continuing = ends is not None and now <= ends + EPISODE_GAP_S
+            self._episodes[reason] = max(until, ends or until) if continuing else until
+            if not continuing:
+                self.announced += 1
+        if continuing:
+            logger.debug("Dropbox: %s, still waiting (%.1f s more)", reason, delay)
+        else:
+            logger.warning(message, reason, delay)
+
+
 class Pacer:
     """Runs calls with bounded, visible retries and an AIMD limit on requests in flight."""
 
@@ -79,10 +122,11 @@ class Pacer:
         *,
         max_in_flight: int = 16,
         min_in_flight: int = 1,
-        max_total_wait: float = 600.0,
-        max_error_retries: int = 5,
+        max_total_wait: float = DEFAULT_RETRY_WAIT_LIMIT_S,
+        max_error_wait: float = DEFAULT_ERROR_WAIT_LIMIT_S,
         unspecified_wait: float = 1.0,
-        max_backoff: float = 60.0,
+        max_backoff: float = 10.0,
+        max_unsized_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
@@ -93,10 +137,14 @@ class Pacer:
         self.max_in_flight = max_in_flight
         self.min_in_flight = min_in_flight
         self.max_total_wait = max_total_wait
-        self.max_error_retries = max_error_retries
+        self.max_error_wait = max_error_wait
         # First wait when the server asks for one without saying how long (doubles each time).
         self.unspecified_wait = unspecified_wait
+        # The longest single wait after an error: short enough that 20-odd errors in a row fit
+        # in max_error_wait (issue 11: a 5xx burst of 20 must pass), long enough not to hammer.
         self.max_backoff = max_backoff
+        # The longest single wait the server asked for without sizing it (409 contention).
+        self.max_unsized_wait = max_unsized_wait
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
@@ -105,7 +153,7 @@ class Pacer:
         self._in_flight = 0
         self._not_before = 0.0  # global pause after a pause_all decision (a per-token limit)
         self._last_decrease = -1e18
-        self._announced_until = -1e18
+        self.waits = WaitReport(clock)
         # Observability for tests and benchmarks.
         self.lowest_limit = max_in_flight
         self.retries: dict[str, int] = {}
@@ -166,12 +214,14 @@ class Pacer:
 
     def _run(self, fn: Callable[..., T], args: Any, kwargs: Any, *, slot: bool) -> T:
         name = _name(fn)
-        waited = 0.0
+        waited = 0.0  # waits the server asked for, in total (bounded by max_total_wait)
         errors = 0  # consecutive BACKOFF failures
+        first_error = 0.0  # when the first of them happened (bounded by max_error_wait)
         unspecified = 0  # RETRY waits the server did not size: exponential from unspecified_wait
         while True:
             if slot:
                 self._acquire()
+            attempt_started = self._clock()
             success = False
             try:
                 result = fn(*args, **kwargs)
@@ -187,38 +237,46 @@ class Pacer:
             if decision.action in (Action.FAIL, Action.RESUME):
                 raise failure
             if decision.action is Action.BACKOFF:
+                if errors == 0:
+                    first_error = attempt_started  # a timed-out attempt's own time counts
                 errors += 1
-                if errors > self.max_error_retries:
+                delay = self._jitter(min(self.max_backoff, 2.0 ** (errors - 1)))
+                elapsed = self._clock() - first_error
+                if elapsed + delay > self.max_error_wait:
                     logger.debug("Dropbox call %s: giving up after %r", name, failure)
                     raise DropboxRetryError(
                         f"Dropbox call {name} failed {errors} times in a row "
-                        f"({decision.reason}), giving up; check the network connection and "
-                        "try again later"
+                        f"({decision.reason}), giving up after {elapsed:.0f} s; check the network "
+                        "connection and try again later"
                     ) from None
-                delay = min(self.max_backoff, 2.0 ** (errors - 1))
-            elif decision.retry_after is not None:
-                delay = decision.retry_after
             else:
-                delay = self.unspecified_wait * (2 ** min(unspecified, 6))
-                unspecified += 1
-
-            delay = min(delay, self.max_backoff * 10)
-            delay = delay * (1.0 + 0.25 * self._rand())  # jitter: spread a storm's retries apart
-            if waited + delay > self.max_total_wait:
-                logger.debug("Dropbox call %s: giving up after %r", name, failure)
-                raise DropboxRetryError(
-                    f"Dropbox kept answering {decision.reason} to {name}; gave up after waiting "
-                    f"{waited:.0f} s in total (limit {self.max_total_wait:.0f} s). "
-                    "Try again later, or lower the number of jobs (-j)."
-                ) from None
+                if decision.retry_after is not None:
+                    delay = decision.retry_after  # asked for: honoured in full, never capped
+                else:
+                    exponential = self.unspecified_wait * (2 ** min(unspecified, 6))
+                    delay = min(self.max_unsized_wait, exponential)
+                    unspecified += 1
+                delay = self._jitter(delay)
+                if waited + delay > self.max_total_wait:
+                    logger.debug("Dropbox call %s: giving up after %r", name, failure)
+                    raise DropboxRetryError(
+                        f"Dropbox kept answering {decision.reason} to {name}; gave up after "
+                        f"waiting {waited:.0f} s in total (limit {self.max_total_wait:.0f} s). "
+                        "Try again later, raise the remote's retry_wait_limit, or lower the "
+                        "number of jobs (-j)."
+                    ) from None
+                waited += delay
             logger.debug("Dropbox call %s: %r", name, failure)
             self.retries[decision.reason] = self.retries.get(decision.reason, 0) + 1
-            waited += delay
             self._announce(decision.reason, delay, decision.action)
             if decision.pause_all:
                 self._on_too_many_requests(delay)
                 continue  # _acquire (here or in the operation's calls) sleeps out the pause
             self._sleep(delay)
+
+    def _jitter(self, delay: float) -> float:
+        """Spread a storm's retries apart; only ever longer than asked, never shorter."""
+        return delay * (1.0 + 0.25 * self._rand())
 
     def poll(
         self,
@@ -227,7 +285,7 @@ class Pacer:
         done: Callable[[T], bool],
         what: Optional[str] = None,
         interval: float = 0.05,
-        max_interval: float = 1.0,
+        max_interval: float = 4.0,
         deadline: float = 900.0,
         **kwargs: Any,
     ) -> T:
@@ -247,7 +305,7 @@ class Pacer:
                 raise DropboxRetryError(
                     f"Dropbox did not finish {name} within {deadline:.0f} s; try again later"
                 )
-            if not announced and elapsed + delay >= POLL_ANNOUNCE_S:
+            if not announced and elapsed >= POLL_ANNOUNCE_S:
                 announced = True
                 logger.warning(
                     "Dropbox is still working on %s after %.0f s; waiting for it (at most %.0f s)",
@@ -260,21 +318,18 @@ class Pacer:
             self._sleep(delay)
             delay = min(max_interval, delay * 2)
 
+    def report_commit_wait(self, reason: str, delay: float) -> None:
+        """The batch committer's per-entry waits, in the same episodes as the pacer's own."""
+        message = "Dropbox asked to slow down (%s); committing again in %.0f s"
+        self.waits.wait(reason, delay, message)
+
     def _announce(self, reason: str, delay: float, action: Action = Action.RETRY) -> None:
-        """Warn about waits over a second, once per overlapping pause (a storm is one message)."""
-        if delay < ANNOUNCE_WAIT_S:
-            logger.debug("Dropbox: %s, retrying in %.1f s", reason, delay)
-            return
-        with self._cond:
-            until = self._clock() + delay
-            if until <= self._announced_until + ANNOUNCE_WAIT_S:
-                return
-            self._announced_until = until
+        """Warn about waits over a second, once per wait episode (a storm is one message)."""
         if action is Action.RETRY:
             message = "Dropbox asked to slow down (%s); waiting %.0f s before retrying"
         else:
             message = "Dropbox request failed (%s); waiting %.0f s before retrying"
-        logger.warning(message, reason, delay)
+        self.waits.wait(reason, delay, message)
 
 
 def _name(fn: Callable[..., Any]) -> str:
@@ -288,5 +343,6 @@ __all__ = [
     "DropboxRetryError",
     "Pacer",
     "Policy",
+    "WaitReport",
     "logger",
 ]

@@ -159,6 +159,9 @@ class Uploads:
                 batch_size=batch_size,
                 idle_timeout=commit_idle_timeout,
                 max_wait=commit_max_wait,
+                max_entry_wait=pacer.max_total_wait,
+                # Entries refused together are one wait episode with the pacer's own waits.
+                report=pacer.report_commit_wait,
             )
         # Bounded memory: each large-file upload holds one chunk; at most this many at once.
         self._chunk_slots = threading.BoundedSemaphore(max(1, memory_budget // chunk_size))
