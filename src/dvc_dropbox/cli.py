@@ -195,6 +195,8 @@ def show_status(remote: Remote) -> tuple[Any, Any]:
     client = _client_for(creds, remote.app_secret, source, resolved.store)
     account = client.users_get_current_account()
     _print(f"Account:      {_account_line(account)}")
+    for line in _root_lines(account):
+        _print(line)
     expires = sdk_internals.access_token_expiration(client)
     if expires is None:
         _print("Access token: expiry unknown")
@@ -210,6 +212,22 @@ def show_status(remote: Remote) -> tuple[Any, Any]:
     else:
         _print("Refresh:      none (no refresh token; the access token cannot be renewed)")
     return client, account
+
+
+def _root_lines(account: Any) -> list[str]:
+    """Where `path_root root` and `home` point: the account's root namespace and home folder."""
+    root_info = getattr(account, "root_info", None)
+    root = getattr(root_info, "root_namespace_id", None)
+    if root is None:
+        return []
+    home_ns = getattr(root_info, "home_namespace_id", None)
+    home_path = getattr(root_info, "home_path", None)  # only a team space's root has it
+    if home_path:
+        return [
+            f"Root:         namespace {root} (team space; path_root root)",
+            f"Home:         {home_path} in the team space (namespace {home_ns}; path_root home)",
+        ]
+    return [f"Root:         namespace {root} (your own Dropbox; home and root are the same)"]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

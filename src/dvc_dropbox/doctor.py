@@ -250,7 +250,7 @@ def _exists_in_dropbox(client: Any, remote_path: str, path_root: Optional[str]) 
         if path_root:
             from .auth.client import _path_root
 
-            client = client.with_path_root(_path_root(path_root))
+            client = client.with_path_root(_path_root(path_root, client))
         client.files_get_metadata(urls.api_path(remote_path))
         return True
     except ApiError as exc:

@@ -73,6 +73,7 @@ def parse_chunk_size(value: object) -> int:
 # auth/client.py turns the value into the SDK's PathRoot.
 PATH_ROOT_FORMS: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("'home'", lambda value: value == "home"),
+    ("'root'", lambda value: value == "root"),
     ("a namespace id (digits)", lambda value: re.fullmatch("[0-9]+", value) is not None),
 )
 

@@ -158,16 +158,19 @@ def test_bad_chunk_size(value: str) -> None:
         DropboxFileSystem(url="dropbox://dvc/x", chunk_size=value)
 
 
-@pytest.mark.parametrize("value", ["home", "1234567", "0"])
+@pytest.mark.parametrize("value", ["home", "root", "1234567", "0"])
 def test_path_root(value: str) -> None:
     assert options.path_root_value(value) == value
 
 
-@pytest.mark.parametrize("value", ["Home", "root", " home", "12a", "", "\u0661\u0662"])
+@pytest.mark.parametrize("value", ["Home", "Root", " home", "12a", "", "\u0661\u0662"])
 def test_bad_path_root(value: str) -> None:
     with pytest.raises(ValueError) as info:
         options.path_root_value(value)
-    assert str(info.value) == f"path_root must be 'home' or a namespace id (digits), not {value!r}"
+    assert (
+        str(info.value)
+        == f"path_root must be 'home', 'root' or a namespace id (digits), not {value!r}"
+    )
 
 
 def test_options_reach_the_fsspec_filesystem() -> None:

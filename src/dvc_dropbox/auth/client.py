@@ -196,7 +196,7 @@ def create_client(
     if validate:
         _validate(client)
     if path_root:
-        client = client.with_path_root(_path_root(path_root))
+        client = client.with_path_root(_path_root(path_root, client))
     return client
 
 
@@ -251,8 +251,24 @@ def _validate(client: DropboxClient) -> None:
         ) from None
 
 
-def _path_root(value: str) -> Any:
+def _path_root(value: str, client: Any) -> Any:
+    """The SDK's PathRoot for a configured `path_root`.
+
+    `root` is the account's root namespace (a team space's root, which contains the member's home
+    folder; for an account without a team space, its home), discovered with one
+    get_current_account call, made only when `root` is configured and once per client (clients
+    are cached per settings in connection.py); a namespace id is used as it is.
+    """
     from dropbox import common
 
     value = path_root_value(value)  # the config schema's rule; refuses anything else
-    return common.PathRoot.home if value == "home" else common.PathRoot.root(value)
+    if value == "home":
+        return common.PathRoot.home
+    if value == "root":
+        from ..sdk_errors import new_pacer
+
+        account = new_pacer(1).call(client.users_get_current_account)
+        return common.PathRoot.root(account.root_info.root_namespace_id)
+    # Any namespace the user can reach (a team folder, a shared folder, the root itself): Dropbox
+    # answers `root` with invalid_root unless the id is the root namespace.
+    return common.PathRoot.namespace_id(value)

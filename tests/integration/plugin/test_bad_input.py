@@ -155,7 +155,7 @@ def test_path_root_checked_at_remote_modify(tmp_path: Path, cli_env: dict[str, s
     for value in ("team", "Home", "12ab"):
         proc = dvc(repo, cli_env, "remote", "modify", "r", "path_root", value, check=False)
         assert_clean_error(
-            proc, f"path_root must be 'home' or a namespace id (digits), not {value!r}"
+            proc, f"path_root must be 'home', 'root' or a namespace id (digits), not {value!r}"
         )
     assert "path_root" not in (repo / ".dvc" / "config").read_text()
     dvc(repo, cli_env, "remote", "modify", "r", "path_root", "12345")

@@ -100,7 +100,7 @@ def test_remote_options_in_the_schema() -> None:
     assert validate({"url": "dropbox://dvc/x", "path_root": "1234"})["path_root"] == "1234"
     with pytest.raises(Invalid, match="extra keys not allowed"):
         validate({"url": "dropbox://dvc/my-project", "bogus": "1"})
-    with pytest.raises(Invalid, match="path_root must be 'home' or a namespace id"):
+    with pytest.raises(Invalid, match="path_root must be 'home', 'root' or a namespace id"):
         validate({"url": "dropbox://dvc/x", "path_root": "team"})
     # Called directly, as `get_cloud_fs` does for a URL typed after `dvc ls-url`, a bad URL is
     # DVC's usual error, not a voluptuous one that DVC would report as a config file error.
