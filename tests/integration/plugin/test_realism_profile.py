@@ -1,0 +1,142 @@
+"""The plugin holds up under Dropbox's bad days (issue 10 item 7, issue 11 items 1 and 5).
+
+The real `dvc` pushes, pulls and garbage-collects a few hundred small files and one multi-chunk
+file against an emulator with the Dropbox realism profile (`--profile dropbox`: per-entry and
+per-call contention with 15-300 s waits, too_many_requests with 15-30 s waits, plain-text 429s,
+`in_progress` jobs, slow commits, per-token and per-namespace rate limits) at a time scale of
+0.01, so Dropbox's waits take a hundredth of their time while the proportions stay. Only the time
+scale and the share of plain-text 429s (raised from 0.2 to 0.5, so that some surely happen) differ
+from the profile; nothing is made gentler.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.emulator import EmulatorProcess, sdk_client
+from tests.integration.plugin.cli import dvc, make_repo, md5_object, run
+
+SMALL_FILES = 200
+BIG_SIZE = 10 * 1024 * 1024 + 12345  # three 4 MiB chunks, the last one partial
+SEED = "1234"
+FOLDER = "/dvc/realism"
+
+
+def write_data(repo: Path) -> dict[str, bytes]:
+    rng = random.Random(7)
+    contents: dict[str, bytes] = {}
+    for i in range(SMALL_FILES):
+        contents[f"data/small/{i:03}.bin"] = rng.randbytes(rng.randint(1, 2048))
+    contents["data/big.bin"] = rng.randbytes(BIG_SIZE)
+    for name, content in contents.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return contents
+
+
+def remote_listing(dbx: Any) -> set[str]:
+    """Every file below FOLDER (relative), listed through the SDK, waiting out 429s as asked."""
+    from dropbox import exceptions, files
+
+    for _ in range(50):
+        try:
+            result = dbx.files_list_folder(FOLDER, recursive=True, limit=2000)
+            entries = list(result.entries)
+            while result.has_more:
+                result = dbx.files_list_folder_continue(result.cursor)
+                entries.extend(result.entries)
+            prefix = FOLDER + "/"
+            return {
+                e.path_lower[len(prefix) :] for e in entries if isinstance(e, files.FileMetadata)
+            }
+        except exceptions.RateLimitError as exc:
+            time.sleep(float(exc.backoff or 1))
+    raise AssertionError("the emulator kept answering 429 to list_folder")
+
+
+def dir_object(repo: Path) -> str:
+    """The remote object of the `.dir` listing `data.dvc` names."""
+    text = (repo / "data.dvc").read_text()
+    md5 = next(line.split(":", 1)[1].strip() for line in text.splitlines() if "md5:" in line)
+    return f"files/md5/{md5[:2]}/{md5[2:]}"
+
+
+def slow_down_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "Dropbox asked to slow down" in line]
+
+
+@pytest.mark.realism
+def test_push_pull_gc_under_the_dropbox_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ("--profile", "dropbox", "--time-scale", "0.01", "--seed", SEED)
+    with EmulatorProcess(*args, "--plain-text-429-share", "0.5", echo_stderr=False) as emu:
+        started = time.monotonic()
+        env = emu.isolated_env(tmp_path / "home", emu.token())
+        repo = make_repo(tmp_path / "repo", env)
+        contents = write_data(repo)
+        dvc(repo, env, "remote", "add", "-d", "r", f"dropbox:/{FOLDER}")
+        dvc(repo, env, "remote", "modify", "r", "chunk_size", "4")
+        dvc(repo, env, "add", "data")
+
+        push = dvc(repo, env, "push", "-v")
+        output = push.stdout + push.stderr
+        stats = emu.stats()["requests"]
+        # Each file's bytes went up once: entries refused by contention were committed again
+        # from their finished sessions, never uploaded again. The emulator counts every request,
+        # the ones it refused with a 429 too; the plugin's debug log names each refused call.
+        refused = output.count("DEBUG: Dropbox call files_upload_session_start: ")
+        accepted = stats.get("files/upload_session/start", 0) - refused
+        assert accepted == SMALL_FILES + 1 + 1, (stats, refused)  # + the .dir listing
+        assert "upload session for" not in output  # no session was lost and started again
+        assert stats.get("files/upload_session/append_v2", 0) >= 2  # the big file's chunks
+        realism = emu.control("GET", "realism")["counts"]
+        assert realism["rate_limited"] >= 10, realism  # the harsh parts did happen
+        early_after_push = realism["early_retries"]
+        # One line per wait episode, not one per refused file or retry.
+        lines = slow_down_lines(output)
+        assert len(lines) < realism["rate_limited"] + realism["contention"], lines
+        assert all(a != b for a, b in zip(lines, lines[1:])), lines
+
+        run(["git", "add", "-A"], repo, env)
+        run(["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "d"], repo, env)
+        expected = {md5_object(c) for c in contents.values()} | {dir_object(repo)}
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu.ca_bundle)
+        dbx = sdk_client(emu)
+        assert remote_listing(dbx) == expected
+
+        # A fresh clone pulls every object back, byte for byte.
+        clone = tmp_path / "clone"
+        run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+        dvc(clone, env, "pull")
+        for name, content in contents.items():
+            assert (clone / name).read_bytes() == content, name
+
+        # Drop half of the small files, push the new version, collect the rest: the old objects
+        # go through delete_batch jobs (in_progress for a while, entries refused by contention).
+        for i in range(0, SMALL_FILES, 2):
+            name = f"data/small/{i:03}.bin"
+            (repo / name).unlink()
+            del contents[name]
+        dvc(repo, env, "add", "data")
+        dvc(repo, env, "push")
+        dvc(repo, env, "gc", "-c", "-w", "-f")
+        kept = {md5_object(c) for c in contents.values()} | {dir_object(repo)}
+        assert remote_listing(dbx) == kept
+        status = dvc(repo, env, "status", "-c", "--json")
+        assert json.loads(status.stdout or "{}") == {}
+
+        assert time.monotonic() - started < 180
+        realism = emu.control("GET", "realism")["counts"]
+        if realism["early_retries"]:
+            # The emulator counts every request that arrives during a token's cooldown, also the
+            # ones already in flight when another thread's request was refused (the client
+            # could not know yet); see the report of this branch.
+            pytest.xfail(f"early_retries {realism} (after the push: {early_after_push})")
