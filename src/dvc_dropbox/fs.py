@@ -39,6 +39,7 @@ from .options import (
     text_option,
 )
 from .sdk_errors import translate_errors
+from .transfer.content_hash import object_name
 from .transfer.pacer import Action
 
 LIST_LIMIT = 2000  # list_folder's maximum page size
@@ -348,6 +349,10 @@ class DropboxFS(AbstractFileSystem):
             entry = self.info(path)
             if entry["type"] == "directory":
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            if object_name(urls.read_path(path)) is not None:
+                # A DVC object (DVC reads `.dir` listings this way): verified before it is read.
+                with translate_errors(path):
+                    return self.conn.transfers.read_object(urls.read_path(path))
             raw = DropboxReader(self, path, entry["size"])
             return io.BufferedReader(raw, buffer_size=block_size or BLOCK_SIZE)
         if "w" in mode or "x" in mode:
