@@ -37,6 +37,8 @@ class Connection:
         from .auth.client import create_client
 
         self.settings = settings
+        # Before the client: the start-up token renewal goes through it too.
+        self.pacer = sdk_errors.new_pacer(settings.jobs)
         self.client = create_client(
             settings.app_key,
             settings.app_secret,
@@ -48,8 +50,8 @@ class Connection:
             # use, where the options come from storage_options, not from a DVC remote.
             app_key_from=None if url else "the app_key storage option",
             dvc_remote=url is not None,
+            pacer=self.pacer,
         )
-        self.pacer = sdk_errors.new_pacer(settings.jobs)
         self.transfers = transfer.Transfers(
             self.client,
             self.pacer,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import dropbox
 from dropbox.exceptions import AuthError, BadInputError
@@ -17,6 +17,9 @@ from ..options import path_root_value
 from .credentials import Credentials, CredentialsFile, _utc_now
 from .messages import CredentialSource, translate_auth_error
 from .resolve import resolve_credentials
+
+if TYPE_CHECKING:
+    from ..transfer.pacer import Pacer
 
 logger = logging.getLogger("dvc.dvc_dropbox.auth")
 
@@ -169,8 +172,12 @@ def create_client(
     validate: bool = True,
     app_key_from: Optional[str] = None,
     dvc_remote: bool = True,
+    pacer: Optional[Pacer] = None,
 ) -> DropboxClient:
     """A ready client: credentials resolved (asking if needed) and checked before it returns.
+
+    With a `pacer`, the start-up renewal goes through it like every other call: a 5xx or a dropped
+    connection on the token endpoint is waited out, not fatal.
 
     Call it from the thread that owns the terminal (DVC's main thread): it may prompt, and it
     raises `DropboxAuthError`/`DropboxConfigError` with the fix instead of failing later inside
@@ -194,7 +201,7 @@ def create_client(
         max_connections=max_connections,
     )
     if validate:
-        _validate(client)
+        _validate(client, pacer)
     if path_root:
         client = client.with_path_root(_path_root(path_root))
     return client
@@ -233,7 +240,7 @@ def client_for(
     return client
 
 
-def _validate(client: DropboxClient) -> None:
+def _validate(client: DropboxClient, pacer: Optional[Pacer] = None) -> None:
     """Renew now if due, so a revoked refresh token fails here rather than in a worker thread.
 
     The filesystem then makes one cheap authenticated call (connection.Connection.check) in the same
@@ -241,8 +248,14 @@ def _validate(client: DropboxClient) -> None:
     """
     import requests
 
-    try:
+    def oauth2_token() -> None:  # the name the pacer's messages use
         client.check_and_refresh_access_token()
+
+    try:
+        if pacer is not None:
+            pacer.call(oauth2_token)
+        else:
+            oauth2_token()
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise DropboxRemoteError(
             f"cannot reach Dropbox ({API_HOST_DEFAULT}) to renew the access token: "
