@@ -44,6 +44,7 @@ def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
         "chunk_size": as_validator(parse_chunk_size),
         "batch_size": All(Coerce(int), Range(min=1, max=1000)),
         "timeout": All(Coerce(float), Range(min=1)),
+        "connect_timeout": All(Coerce(float), Range(min=1)),
         "path_root": as_validator(path_root_value),
         # DVC's own option (re-hash every download); DVC declares it per remote type, not in
         # REMOTE_COMMON. Objects are checked against their names here anyway (README "Integrity").

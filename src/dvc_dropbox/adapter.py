@@ -24,6 +24,7 @@ FS_OPTIONS = (
     "app_secret",
     "batch_size",
     "timeout",
+    "connect_timeout",
     "path_root",
     "version_aware",
     "url",  # only names the remote in credential messages

@@ -13,7 +13,13 @@ from typing import Any, Optional
 
 from . import sdk_errors
 from .auth.credentials import CREDENTIAL_VARS
-from .options import DEFAULT_BATCH_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, DEFAULT_TIMEOUT
+from .options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_JOBS,
+    DEFAULT_TIMEOUT,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE
     jobs: int = DEFAULT_JOBS
     timeout: float = DEFAULT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     path_root: Optional[str] = None
 
 
@@ -43,6 +50,7 @@ class Connection:
             settings.app_key,
             settings.app_secret,
             timeout=settings.timeout,
+            connect_timeout=settings.connect_timeout,
             max_connections=max(8, settings.jobs),
             path_root=settings.path_root,
             url=url,  # only names the remote in messages

@@ -29,6 +29,7 @@ from .files import DropboxReader, DropboxWriter, close_quietly, read_some
 from .options import (
     BLOCK_SIZE,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_JOBS,
     DEFAULT_TIMEOUT,
     bool_option,
@@ -67,6 +68,7 @@ class DropboxFS(AbstractFileSystem):
         batch_size: Union[int, str, None] = None,
         jobs: Union[int, str, None] = None,
         timeout: Union[float, str, None] = None,
+        connect_timeout: Union[float, str, None] = None,
         path_root: Optional[str] = None,
         version_aware: Union[bool, str] = False,
         url: Optional[str] = None,
@@ -85,6 +87,9 @@ class DropboxFS(AbstractFileSystem):
             batch_size=int_option("batch_size", batch_size, DEFAULT_BATCH_SIZE, 1, 1000),
             jobs=int_option("jobs", jobs, DEFAULT_JOBS, 1, None),
             timeout=seconds_option("timeout", timeout, DEFAULT_TIMEOUT),
+            connect_timeout=seconds_option(
+                "connect_timeout", connect_timeout, DEFAULT_CONNECT_TIMEOUT
+            ),
             path_root=text_option("path_root", path_root),
         )
         self.version_aware = bool_option("version_aware", version_aware)

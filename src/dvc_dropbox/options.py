@@ -23,7 +23,12 @@ DEFAULT_BATCH_SIZE = 1000  # entries per finish_batch_v2 / delete_batch (Dropbox
 # each put_file waits for its own commit): benchmarks/push_small_files.py, 2000 x 16 KiB, pushed
 # 11-16 % faster with 64 than with 32 (2 runs; 128 only 4 % more, CPU-bound on 2 cores).
 DEFAULT_JOBS = 64
-DEFAULT_TIMEOUT = 100.0
+# Read timeout: every route the plugin uses answers within seconds (long work is an async job it
+# polls, and a download's timeout is between bytes), so a silent server is told from a slow one
+# soon: two tries of a silent server take under a minute (README "Remote options").
+DEFAULT_TIMEOUT = 25.0
+# Connecting, TLS handshake included (urllib3 times the handshake with the connect timeout).
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 CHUNK_SIZE_RULE = (
     "chunk_size must be a multiple of 4 MiB below 150 MiB: a number of MiB (4, 8, ... 148; "
@@ -93,6 +98,7 @@ STORAGE_OPTIONS = (
     "batch_size",
     "jobs",
     "timeout",
+    "connect_timeout",
     "path_root",
     "version_aware",
 )
