@@ -44,6 +44,8 @@ from .transfer.content_hash import object_name
 from .transfer.pacer import Action
 
 LIST_LIMIT = 2000  # list_folder's maximum page size
+# `open` of a DVC object up to this size downloads it whole and verified before the first read.
+VERIFIED_OPEN_LIMIT = 64 * 1024 * 1024
 MAX_LIST_PAGES = 1_000_000  # 2 billion entries: only a guard against a cursor that never ends
 DELETE_POLL_DEADLINE_S = 900.0
 
@@ -354,8 +356,9 @@ class DropboxFS(AbstractFileSystem):
             entry = self.info(path)
             if entry["type"] == "directory":
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-            if object_name(urls.read_path(path)) is not None:
+            if entry["size"] <= VERIFIED_OPEN_LIMIT and object_name(urls.read_path(path)):
                 # A DVC object (DVC reads `.dir` listings this way): verified before it is read.
+                # Bigger ones stream, as `dvc.api.open` of a large file must not wait for all of it.
                 with translate_errors(path):
                     return self.conn.transfers.read_object(urls.read_path(path))
             raw = DropboxReader(self, path, entry["size"])

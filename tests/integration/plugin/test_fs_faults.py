@@ -158,3 +158,40 @@ def test_building_one_connection_does_not_block_another(
         release.set()
         slow.join(30)
     assert built == ["fast", "slow"]
+
+
+def test_one_process_two_repositories_use_their_own_credentials(
+    emulator: EmulatorProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a long-lived `dvc.api` process would: repo one's credentials file works; repo two's
+    holds a revoked grant, which must be what repo two meets (not repo one's cached client)."""
+    from dvc_dropbox.auth import credentials
+    from dvc_dropbox.auth.credentials import Credentials, CredentialsFile
+    from dvc_dropbox.errors import DropboxAuthError
+
+    for var in (*credentials.CREDENTIAL_VARS, "DROPBOX_EXPIRES_AT"):
+        monkeypatch.delenv(var, raising=False)
+    for key, value in emulator.env.items():
+        monkeypatch.setenv(key, value)
+    app_key = emulator.app_key
+    tokens = {"one": emulator.token(), "two": emulator.token()}
+    emulator.revoke_token(tokens["two"]["refresh_token"])
+    for name, tok in tokens.items():
+        repo = tmp_path / name
+        (repo / ".dvc" / "tmp").mkdir(parents=True)
+        store = CredentialsFile(repo / ".dvc" / "tmp" / credentials.DEFAULT_FILE_NAME)
+        with store.locked():
+            store.put(
+                Credentials(
+                    app_key=app_key,
+                    refresh_token=tok["refresh_token"],
+                    access_token=tok["access_token"],
+                    expires_at=credentials.parse_expiry(tok["expires_at"]),
+                    account_id=tok["account_id"],
+                )
+            )
+    monkeypatch.chdir(tmp_path / "one")
+    DropboxFS(app_key=app_key).connect()
+    monkeypatch.chdir(tmp_path / "two")
+    with pytest.raises(DropboxAuthError, match="two"):
+        DropboxFS(app_key=app_key).connect()
