@@ -25,7 +25,8 @@ MISSING_DEPS = "dropbox is supported, but requires 'dvc-dropbox' to be installed
 
 def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
     """Options `dvc remote add/modify` accept for a dropbox remote, besides DVC's common ones."""
-    from voluptuous import All, Coerce, Invalid, Range
+    from voluptuous import All, Boolean, Coerce, Invalid, Range
+    from voluptuous import Optional as Default
 
     def as_validator(parse: Callable[[object], object]) -> Callable[[Any], str]:
         def validate(value: Any) -> str:
@@ -44,7 +45,11 @@ def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
         "batch_size": All(Coerce(int), Range(min=1, max=1000)),
         "timeout": All(Coerce(float), Range(min=1)),
         "retry_wait_limit": All(Coerce(float), Range(min=1)),
+        "connect_timeout": All(Coerce(float), Range(min=1)),
         "path_root": as_validator(path_root_value),
+        # DVC's own option (re-hash every download); DVC declares it per remote type, not in
+        # REMOTE_COMMON. Objects are checked against their names here anyway (README "Integrity").
+        Default("verify", default=False): getattr(config_schema, "Bool", Boolean()),
         **config_schema.REMOTE_COMMON,
     }
 

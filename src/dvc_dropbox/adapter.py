@@ -8,7 +8,7 @@ command, so construction is cheap and the SDK client is shared (see `connection.
 from __future__ import annotations
 
 import threading
-from typing import Any, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional
 
 from dvc_objects.fs.base import FileSystem
 from funcy import cached_property, wrap_prop
@@ -25,6 +25,7 @@ FS_OPTIONS = (
     "batch_size",
     "timeout",
     "retry_wait_limit",
+    "connect_timeout",
     "path_root",
     "version_aware",
     "url",  # only names the remote in credential messages
@@ -196,3 +197,70 @@ def remote_names_for(url: str) -> list[str]:
         for name, conf in remotes.items()
         if urls.is_dropbox_url(conf.get("url")) and urls.strip_protocol(conf["url"]).lower() == want
     )
+
+
+# -- downloads that fail one file at a time --------------------------------------------------------
+#
+# dvc-objects downloads each file into a temporary name it makes (`as_atomic`) and moves that into
+# place when `get_file` returns, also when it handed the error to `on_error` (the per-file error
+# path of push/pull/fetch): the move of a file that was never written then fails with ENOENT and
+# ends the whole run in "unexpected error". `DropboxFS.get_file` is already atomic (its own
+# temporary file, verified, then renamed into place), so for this filesystem the download goes
+# straight to its target and a failed file is only reported, leaving nothing behind.
+
+_original_get: Optional[Callable[..., Any]] = None
+
+
+def _get(
+    from_fs: Any,
+    from_paths: list[str],
+    to_paths: list[str],
+    callback: Any = None,
+    batch_size: Optional[int] = None,
+    on_error: Optional[Callable[[str, str, BaseException], None]] = None,
+    **kwargs: Any,
+) -> None:
+    assert _original_get is not None
+    if not isinstance(from_fs, DropboxFileSystem) or kwargs:
+        if callback is not None:
+            kwargs["callback"] = callback
+        _original_get(
+            from_fs, from_paths, to_paths, batch_size=batch_size, on_error=on_error, **kwargs
+        )
+        return
+    import os
+
+    from dvc_objects.executors import ThreadPoolExecutor
+    from fsspec.callbacks import DEFAULT_CALLBACK
+
+    callback = callback if callback is not None else DEFAULT_CALLBACK
+
+    def get_one(from_path: str, to_path: str) -> None:
+        os.makedirs(os.path.dirname(os.path.abspath(to_path)), exist_ok=True)
+        try:
+            with callback.branched(from_path, to_path) as child:
+                from_fs.get_file(from_path, to_path, callback=child)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(from_path, to_path, exc)
+
+    if len(from_paths) == 1:
+        get_one(from_paths[0], to_paths[0])
+        callback.relative_update()
+        return
+    with ThreadPoolExecutor(max_workers=batch_size or from_fs.jobs, cancel_on_error=True) as pool:
+        list(callback.wrap(pool.imap_unordered(get_one, from_paths, to_paths)))
+
+
+def install_get() -> None:
+    """Route dvc-objects' remote -> local copies of this filesystem through `_get` (once)."""
+    global _original_get
+    from dvc_objects.fs import generic
+
+    if _original_get is None and getattr(generic, "_get", None) is not None:
+        _original_get = generic._get
+        generic._get = _get
+
+
+install_get()

@@ -29,6 +29,7 @@ from .files import DropboxReader, DropboxWriter, close_quietly, read_some
 from .options import (
     BLOCK_SIZE,
     DEFAULT_BATCH_SIZE,
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_JOBS,
     DEFAULT_RETRY_WAIT_LIMIT,
     DEFAULT_TIMEOUT,
@@ -40,9 +41,12 @@ from .options import (
     text_option,
 )
 from .sdk_errors import translate_errors
+from .transfer.content_hash import object_name
 from .transfer.pacer import Action
 
 LIST_LIMIT = 2000  # list_folder's maximum page size
+# `open` of a DVC object up to this size downloads it whole and verified before the first read.
+VERIFIED_OPEN_LIMIT = 64 * 1024 * 1024
 MAX_LIST_PAGES = 1_000_000  # 2 billion entries: only a guard against a cursor that never ends
 DELETE_POLL_DEADLINE_S = 900.0
 
@@ -68,6 +72,7 @@ class DropboxFS(AbstractFileSystem):
         jobs: Union[int, str, None] = None,
         timeout: Union[float, str, None] = None,
         retry_wait_limit: Union[float, str, None] = None,
+        connect_timeout: Union[float, str, None] = None,
         path_root: Optional[str] = None,
         version_aware: Union[bool, str] = False,
         url: Optional[str] = None,
@@ -88,6 +93,9 @@ class DropboxFS(AbstractFileSystem):
             timeout=seconds_option("timeout", timeout, DEFAULT_TIMEOUT),
             retry_wait_limit=seconds_option(
                 "retry_wait_limit", retry_wait_limit, DEFAULT_RETRY_WAIT_LIMIT
+            ),
+            connect_timeout=seconds_option(
+                "connect_timeout", connect_timeout, DEFAULT_CONNECT_TIMEOUT
             ),
             path_root=text_option("path_root", path_root),
         )
@@ -353,6 +361,11 @@ class DropboxFS(AbstractFileSystem):
             entry = self.info(path)
             if entry["type"] == "directory":
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+            if entry["size"] <= VERIFIED_OPEN_LIMIT and object_name(urls.read_path(path)):
+                # A DVC object (DVC reads `.dir` listings this way): verified before it is read.
+                # Bigger ones stream, as `dvc.api.open` of a large file must not wait for all of it.
+                with translate_errors(path):
+                    return self.conn.transfers.read_object(urls.read_path(path))
             raw = DropboxReader(self, path, entry["size"])
             return io.BufferedReader(raw, buffer_size=block_size or BLOCK_SIZE)
         if "w" in mode or "x" in mode:
@@ -404,13 +417,18 @@ class DropboxFS(AbstractFileSystem):
             with self.open(rpath, "rb") as src:
                 shutil.copyfileobj(src, target, BLOCK_SIZE)
             return
+        from dropbox import exceptions
+
         conn = self.conn
-        try:
-            with translate_errors(rpath):
+        with translate_errors(rpath):
+            try:
                 conn.transfers.download_file(urls.read_path(rpath), os.fspath(lpath), callback)
-        except IsADirectoryError:
-            # fsspec's recursive get hands directories to get_file too.
-            os.makedirs(lpath, exist_ok=True)
+            except exceptions.ApiError as exc:
+                # Only Dropbox saying "this is a folder" (fsspec's recursive get hands folders to
+                # get_file too); a local IsADirectoryError (lpath is a folder) is a real failure.
+                if "not_file" not in sdk_errors.tags(exc.error):
+                    raise
+                os.makedirs(lpath, exist_ok=True)
 
     # -- writing ----------------------------------------------------------------------------------
 
@@ -481,10 +499,47 @@ class DropboxFS(AbstractFileSystem):
     ) -> None:
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         try:
-            self._call(path2, "files_move_v2", urls.api_path(path1), urls.api_path(path2))
+            self._move(path1, path2)
         except FileExistsError:
             self.rm_file(path2)  # fsspec semantics: the destination is replaced
-            self._call(path2, "files_move_v2", urls.api_path(path1), urls.api_path(path2))
+            self._move(path1, path2)
+
+    def _move(self, path1: str, path2: str) -> None:
+        missing = self._call_counting(
+            path2, "files_move_v2", urls.api_path(path1), urls.api_path(path2)
+        )
+        if missing is None:
+            return
+        attempts, exc = missing
+        # Not found after a retry: the earlier try may have moved it and lost the answer.
+        if attempts > 1 and self._info_or_none(path1) is None and self.exists(path2):
+            return
+        raise exc
+
+    def _call_counting(
+        self, path: str, method: str, *args: Any
+    ) -> Optional[tuple[int, FileNotFoundError]]:
+        """`_call`; a not-found answer is returned with the number of attempts the pacer made.
+
+        A retry after a lost answer meets what the first attempt did (a move or delete that
+        landed), so "not found" then means "already done" rather than "never there".
+        """
+        conn = self.conn
+        attempts = 0
+        fn = getattr(conn.client, method)
+
+        def attempt(*call_args: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            return fn(*call_args)
+
+        attempt.__name__ = method  # the pacer names the call in its messages
+        try:
+            with translate_errors(path):
+                conn.call(attempt, *args)
+        except FileNotFoundError as exc:
+            return attempts, exc
+        return None
 
     # -- deleting ---------------------------------------------------------------------------------
 
@@ -492,7 +547,10 @@ class DropboxFS(AbstractFileSystem):
         path = self._strip_protocol(path)
         if not path:
             raise DropboxRemoteError("refusing to delete the whole Dropbox")
-        self._call(path, "files_delete_v2", urls.api_path(path))
+        missing = self._call_counting(path, "files_delete_v2", urls.api_path(path))
+        if missing is not None and missing[0] <= 1:
+            raise missing[1]
+        # Not found on a retry: the earlier try deleted it and its answer was lost; gone is gone.
 
     def rmdir(self, path: str) -> None:
         path = self._strip_protocol(path)

@@ -23,10 +23,15 @@ DEFAULT_BATCH_SIZE = 1000  # entries per finish_batch_v2 / delete_batch (Dropbox
 # each put_file waits for its own commit): benchmarks/push_small_files.py, 2000 x 16 KiB, pushed
 # 11-16 % faster with 64 than with 32 (2 runs; 128 only 4 % more, CPU-bound on 2 cores).
 DEFAULT_JOBS = 64
-DEFAULT_TIMEOUT = 100.0
 # The waits Dropbox asks for (retry_after), added up, that one operation may wait out before it
 # gives up: several of its 300 s contention waits (README "How it is fast").
 DEFAULT_RETRY_WAIT_LIMIT = 1800.0
+# Read timeout: every route the plugin uses answers within seconds (long work is an async job it
+# polls, and a download's timeout is between bytes), so a silent server is told from a slow one
+# soon: two tries of a silent server take under a minute (README "Remote options").
+DEFAULT_TIMEOUT = 25.0
+# Connecting, TLS handshake included (urllib3 times the handshake with the connect timeout).
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 CHUNK_SIZE_RULE = (
     "chunk_size must be a multiple of 4 MiB below 150 MiB: a number of MiB (4, 8, ... 148; "
@@ -98,6 +103,7 @@ STORAGE_OPTIONS = (
     "jobs",
     "timeout",
     "retry_wait_limit",
+    "connect_timeout",
     "path_root",
     "version_aware",
 )

@@ -23,6 +23,8 @@ HEADERS = "_headers"
 # as they leave (the SDK gives no progress hook). Not in CLIENT_ATTRIBUTES: the pin test checks it
 # on its own, as the session object is not a plain constructor value.
 HTTP_SESSION = "_session"
+TIMEOUT = "_timeout"
+HOST_MAP = "_host_map"
 CLIENT_ATTRIBUTES: dict[str, str] = {
     ACCESS_TOKEN: "oauth2_access_token",
     ACCESS_TOKEN_EXPIRATION: "oauth2_access_token_expiration",
@@ -81,6 +83,16 @@ def scope(client: Any) -> Optional[list[str]]:
 def headers(client: Any) -> dict[str, str]:
     """A copy of the extra headers the client sends (e.g. Dropbox-API-Path-Root)."""
     return dict(getattr(client, HEADERS) or {})
+
+
+def timeout(client: Any) -> Any:
+    """The client's requests timeout: seconds, or (connect, read) seconds."""
+    return getattr(client, TIMEOUT, None)
+
+
+def host_name(client: Any, host: str) -> str:
+    """The host name the client sends `host` ("api", "content") requests to."""
+    return str((getattr(client, HOST_MAP, None) or {}).get(host, host))
 
 
 def http_session(client: Any) -> Any:

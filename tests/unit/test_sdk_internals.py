@@ -85,6 +85,8 @@ def test_client_attributes_exist_and_hold_the_constructor_arguments() -> None:
     assert sdk_internals.app_key(client) == "app-key-1"
     assert sdk_internals.scope(client) == ["files.metadata.read"]
     assert sdk_internals.headers(client) == {"X-Test": "1"}
+    assert sdk_internals.host_name(client, "api") == dropbox.session.API_HOST
+    assert sdk_internals.timeout(client.clone(timeout=(3, 7))) == (3, 7)
 
 
 def test_http_session_is_the_one_the_client_sends_through() -> None:
@@ -158,6 +160,8 @@ def test_no_other_module_touches_private_sdk_attributes() -> None:
     names = [
         *sdk_internals.CLIENT_ATTRIBUTES,
         sdk_internals.HTTP_SESSION,
+        sdk_internals.TIMEOUT,
+        sdk_internals.HOST_MAP,
         sdk_internals.UNION_TAG,
         sdk_internals.UNION_VALUE,
     ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import threading
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import dropbox
 from dropbox.exceptions import AuthError, BadInputError
@@ -13,14 +14,52 @@ from dropbox.session import API_HOST as API_HOST_DEFAULT
 
 from .. import sdk_internals
 from ..errors import DropboxRemoteError
-from ..options import path_root_value
+from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, path_root_value
 from .credentials import Credentials, CredentialsFile, _utc_now
 from .messages import CredentialSource, translate_auth_error
 from .resolve import resolve_credentials
 
+if TYPE_CHECKING:
+    from ..transfer.pacer import Pacer
+
 logger = logging.getLogger("dvc.dvc_dropbox.auth")
 
 REFRESH_MARGIN = datetime.timedelta(seconds=300)
+# A request that times out is tried again once (a lost packet); a second timeout in a row in the
+# same thread means the server is silent, and says so instead of waiting through every retry.
+TIMEOUTS_IN_A_ROW = 2
+# The SDK's host keys and the environment variables that override those hosts (dropbox.session).
+HOST_VARS = {
+    "api": "DROPBOX_API_HOST",
+    "content": "DROPBOX_API_CONTENT_HOST",
+    "notify": "DROPBOX_API_NOTIFY_HOST",
+}
+
+
+class DropboxTimeoutError(DropboxRemoteError):
+    """Dropbox (or the host configured in its place) did not answer, twice in a row."""
+
+
+def timeout_error(hostname: str, var: Optional[str], exc: BaseException, timeouts: Any) -> str:
+    """What to say about a host that did not answer (`timeouts`: (connect, read) seconds)."""
+    import requests
+
+    connect, read = timeouts if isinstance(timeouts, tuple) else (timeouts, timeouts)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        what = f"connecting to {hostname} timed out ({connect:g} s, connect_timeout)"
+    else:
+        what = (
+            f"requests to {hostname} timed out: no answer within {connect:g} s to set up the "
+            f"connection (connect_timeout) or {read:g} s to answer (timeout)"
+        )
+    where = ""
+    if var and os.environ.get(var):
+        where = f"; {var} is set, so {hostname} is used instead of Dropbox: check that variable"
+    return (
+        f"Dropbox did not answer: {what}, {TIMEOUTS_IN_A_ROW} times in a row{where}. Check the "
+        "network connection and any proxy settings; on a slow link raise the remote's timeout "
+        "(dvc remote modify <name> timeout 120)"
+    )
 
 
 def _expiring(expires_at: Optional[datetime.datetime]) -> bool:
@@ -76,9 +115,28 @@ class DropboxClient(dropbox.Dropbox):
             avoid = {stale, sdk_internals.access_token(self)}
             self._refresh(host or API_HOST_DEFAULT, scope, avoid=avoid)
 
-    def request_json_string(self, *args: Any, **kwargs: Any) -> Any:
+    def request_json_string(self, host: str, *args: Any, **kwargs: Any) -> Any:
+        import requests
+
         self._state.used.token = sdk_internals.access_token(self)
-        return super().request_json_string(*args, **kwargs)
+        try:
+            result = super().request_json_string(host, *args, **kwargs)
+        except requests.exceptions.Timeout as exc:
+            self._timed_out(sdk_internals.host_name(self, host), HOST_VARS.get(host), exc)
+            raise
+        self._state.used.timeouts = 0
+        return result
+
+    def _timed_out(self, hostname: str, var: Optional[str], exc: BaseException) -> None:
+        """Count a timeout of this thread; the second in a row is the end (not retried)."""
+        used = self._state.used
+        used.timeouts = getattr(used, "timeouts", 0) + 1
+        if used.timeouts >= TIMEOUTS_IN_A_ROW:
+            used.timeouts = 0
+            logger.debug("Dropbox request to %s: %r", hostname, exc)
+            raise DropboxTimeoutError(
+                timeout_error(hostname, var, exc, sdk_internals.timeout(self))
+            ) from None
 
     def request_json_string_with_retry(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -150,17 +208,25 @@ class DropboxClient(dropbox.Dropbox):
 
     def _refresh_now(self, host: str, scope: Optional[list[str]]) -> None:
         logger.debug("renewing the Dropbox access token (%s)", self._state.source.describe())
+        import requests
+
         try:
             super().refresh_access_token(host=host, scope=scope)
         except (AuthError, BadInputError) as exc:
             raise translate_auth_error(exc, self._state.source, refreshing=True) from None
+        except requests.exceptions.Timeout as exc:
+            var = HOST_VARS["api"] if host == API_HOST_DEFAULT else None
+            self._timed_out(host, var, exc)
+            raise
+        self._state.used.timeouts = 0
 
 
 def create_client(
     app_key: Optional[str] = None,
     app_secret: Optional[str] = None,
     *,
-    timeout: float = 100.0,
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     max_connections: int = 8,
     path_root: Optional[str] = None,
     remote_name: Optional[str] = None,
@@ -169,8 +235,12 @@ def create_client(
     validate: bool = True,
     app_key_from: Optional[str] = None,
     dvc_remote: bool = True,
+    pacer: Optional[Pacer] = None,
 ) -> DropboxClient:
     """A ready client: credentials resolved (asking if needed) and checked before it returns.
+
+    With a `pacer`, the start-up renewal goes through it like every other call: a 5xx or a dropped
+    connection on the token endpoint is waited out, not fatal.
 
     Call it from the thread that owns the terminal (DVC's main thread): it may prompt, and it
     raises `DropboxAuthError`/`DropboxConfigError` with the fix instead of failing later inside
@@ -191,10 +261,11 @@ def create_client(
         resolved.source,
         resolved.store,
         timeout=timeout,
+        connect_timeout=connect_timeout,
         max_connections=max_connections,
     )
     if validate:
-        _validate(client)
+        _validate(client, pacer)
     if path_root:
         client = client.with_path_root(_path_root(path_root, client))
     return client
@@ -206,7 +277,8 @@ def client_for(
     source: CredentialSource,
     store: Optional[CredentialsFile],
     *,
-    timeout: float = 100.0,
+    timeout: float = DEFAULT_TIMEOUT,
+    connect_timeout: Optional[float] = None,
     max_connections: int = 8,
     paced: bool = True,
 ) -> DropboxClient:
@@ -225,7 +297,9 @@ def client_for(
         app_key=creds.app_key if creds.refresh_token else None,
         app_secret=app_secret or None,
         session=dropbox.create_session(max_connections=max_connections),
-        timeout=timeout,
+        # (connect, read): a host that accepts nothing is told apart in seconds, while the read
+        # timeout leaves the server its time to answer.
+        timeout=timeout if connect_timeout is None else (min(connect_timeout, timeout), timeout),
         user_agent="dvc-dropbox",
         **retries,
     )
@@ -233,7 +307,7 @@ def client_for(
     return client
 
 
-def _validate(client: DropboxClient) -> None:
+def _validate(client: DropboxClient, pacer: Optional[Pacer] = None) -> None:
     """Renew now if due, so a revoked refresh token fails here rather than in a worker thread.
 
     The filesystem then makes one cheap authenticated call (connection.Connection.check) in the same
@@ -241,13 +315,24 @@ def _validate(client: DropboxClient) -> None:
     """
     import requests
 
-    try:
+    def oauth2_token() -> None:  # the name the pacer's messages use
         client.check_and_refresh_access_token()
-    except (requests.ConnectionError, requests.Timeout) as exc:
+
+    try:
+        if pacer is not None:
+            pacer.call(oauth2_token)
+        else:
+            oauth2_token()
+    except requests.Timeout:
+        raise DropboxTimeoutError(
+            f"Dropbox did not answer ({API_HOST_DEFAULT}) while renewing the access token: the "
+            "request timed out; check the network connection (and any proxy settings) and run "
+            "the command again"
+        ) from None
+    except requests.ConnectionError:
         raise DropboxRemoteError(
-            f"cannot reach Dropbox ({API_HOST_DEFAULT}) to renew the access token: "
-            f"{type(exc).__name__}; check the network connection (and any proxy settings) "
-            "and run the command again"
+            f"cannot connect to Dropbox ({API_HOST_DEFAULT}) to renew the access token; check "
+            "the network connection (and any proxy settings) and run the command again"
         ) from None
 
 

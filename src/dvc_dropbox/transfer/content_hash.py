@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+from dataclasses import dataclass
 from typing import Optional
 
 from ..options import BLOCK_SIZE
@@ -84,3 +86,64 @@ class ContentHasher:
             digests.append(self._block.digest())
         return hash_of_digests(digests)
 
+
+
+# -- objects verified by their name (design.md decision 11) ---------------------------------------
+
+# DVC 3 objects: <remote>/files/md5/ab/cdef... (a `.dir` suffix for directory listings, whose md5
+# covers the listing file's own bytes). DVC 2's layout, <remote>/ab/cdef..., named objects by
+# md5-dos2unix: for text files the md5 of the bytes with CRLF turned into LF.
+_DVC3_OBJECT = re.compile(r"(?:^|/)files/md5/([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?$")
+_DVC2_OBJECT = re.compile(r"(?:^|/)([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?$")
+
+
+@dataclass(frozen=True)
+class ObjectName:
+    """The md5 a DVC object's remote path names."""
+
+    md5: str
+    legacy: bool  # DVC 2 layout: md5-dos2unix (the plain md5 is accepted too)
+
+
+def object_name(path: str) -> Optional[ObjectName]:
+    """The md5 a DVC object's path names, or None for a path that does not name one."""
+    match = _DVC3_OBJECT.search(path)
+    if match:
+        return ObjectName(match.group(1) + match.group(2), legacy=False)
+    match = _DVC2_OBJECT.search(path)
+    if match:
+        return ObjectName(match.group(1) + match.group(2), legacy=True)
+    return None
+
+
+class NameHasher:
+    """md5 of a download as it streams (and, for DVC 2 names, of its dos2unix form too)."""
+
+    def __init__(self, name: ObjectName):
+        self.name = name
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._unix = hashlib.md5(usedforsecurity=False) if name.legacy else None
+        self._cr = False  # the previous block ended in CR: its CRLF may straddle two blocks
+
+    def update(self, block: bytes) -> None:
+        self._md5.update(block)
+        if self._unix is None:
+            return
+        data = (b"\r" if self._cr else b"") + bytes(block)
+        self._cr = data.endswith(b"\r")
+        if self._cr:
+            data = data[:-1]
+        self._unix.update(data.replace(b"\r\n", b"\n"))
+
+    def matches(self) -> bool:
+        if self._md5.hexdigest() == self.name.md5:
+            return True
+        if self._unix is None:
+            return False
+        unix = self._unix.copy()
+        if self._cr:
+            unix.update(b"\r")
+        return unix.hexdigest() == self.name.md5
+
+    def hexdigest(self) -> str:
+        return self._md5.hexdigest()

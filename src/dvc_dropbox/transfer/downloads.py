@@ -10,18 +10,29 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import logging
 import os
+import tempfile
 import uuid
-from typing import Any, BinaryIO, Optional
+from typing import Any, BinaryIO, Callable, Optional, TypeVar
 
 from .. import sdk_internals
 from ..errors import DropboxIntegrityError
 from ..options import BLOCK_SIZE, MiB
 from . import upload_progress
-from .content_hash import ContentHasher
+from .content_hash import ContentHasher, NameHasher, object_name
 from .pacer import Pacer
 
 DOWNLOAD_READ_SIZE = BLOCK_SIZE
+# Tries of one download whose bytes fail a check (content_hash, or the md5 its DVC name says).
+MAX_VERIFY_ATTEMPTS = 3
+
+logger = logging.getLogger("dvc.dvc_dropbox")
+T = TypeVar("T")
+
+
+class DropboxObjectMismatchError(DropboxIntegrityError):
+    """A DVC object on Dropbox whose bytes do not have the md5 its name says."""
 
 
 class Downloads:
@@ -32,22 +43,91 @@ class Downloads:
         self.pacer = pacer
 
     def download_file(self, path: str, lpath: str, callback: Any = None) -> Any:
-        """Download `path` to `lpath`; the file appears only once its content_hash matched."""
-        callback = callback or upload_progress.no_callback()
+        """Download `path` to `lpath`; the file appears only once its bytes are verified.
+
+        Verified against Dropbox's content_hash and, for a DVC object, against the md5 its name
+        says (see `_verified_download`).
+        """
         directory = os.path.dirname(os.path.abspath(lpath))
-        tmp = os.path.join(directory, f".{os.path.basename(lpath)}.{uuid.uuid4().hex}.dropbox-tmp")
+
+        def once(callback: Any) -> Any:
+            name = f".{os.path.basename(lpath)}.{uuid.uuid4().hex}.dropbox-tmp"
+            tmp = os.path.join(directory, name)
+            try:
+                with open(tmp, "wb") as out:
+                    metadata = self._fill(out, path, callback)
+                os.replace(tmp, lpath)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.remove(tmp)
+                raise
+            return metadata
+
+        return self._verified_download(path, once, callback)
+
+    def read_object(self, path: str, callback: Any = None) -> BinaryIO:
+        """The verified bytes of `path` (a DVC object, e.g. a `.dir` listing) in a temporary file.
+
+        DVC reads `.dir` objects with `open`: a streaming reader cannot take back bytes it has
+        handed out, so these are downloaded whole and checked before the caller sees any.
+        """
+
+        def once(callback: Any) -> BinaryIO:
+            out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller
+            try:
+                self._fill(out, path, callback)
+                out.seek(0)
+            except BaseException:
+                out.close()
+                raise
+            return out
+
+        return self._verified_download(path, once, callback)
+
+    def _verified_download(self, path: str, once: Callable[[Any], T], callback: Any) -> T:
+        """`once(callback)`, tried again when the bytes fail a check (MAX_VERIFY_ATTEMPTS in all).
+
+        Bytes broken on the way come right on a second try; an object whose bytes changed on
+        Dropbox does not, and is then reported.
+        """
+        callback = callback or upload_progress.no_callback()
+        for attempt in range(1, MAX_VERIFY_ATTEMPTS + 1):
+            try:
+                return once(callback)
+            except DropboxIntegrityError as exc:
+                if attempt == MAX_VERIFY_ATTEMPTS:
+                    raise
+                why = (
+                    "its md5 is not the one its name says"
+                    if isinstance(exc, DropboxObjectMismatchError)
+                    else "its bytes do not match Dropbox's content_hash"
+                )
+                logger.warning(
+                    "download of %s failed its check (%s); downloading it again (try %d of %d)",
+                    path,
+                    why,
+                    attempt + 1,
+                    MAX_VERIFY_ATTEMPTS,
+                )
+                callback.absolute_update(0)
+        raise AssertionError("unreachable")
+
+    def _fill(self, out: BinaryIO, path: str, callback: Any) -> Any:
+        """Write the whole of `path` to `out`, checked; its metadata."""
+        name = object_name(path)
         metadata, response = self.pacer.call(self.client.files_download, path)
-        try:
-            callback.set_size(metadata.size)
-            hasher = ContentHasher()
-            with open(tmp, "wb") as out:
-                self._stream_to(out, path, metadata, response, hasher, callback)
-            self._check_download(path, metadata, hasher)
-            os.replace(tmp, lpath)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
+        callback.set_size(metadata.size)
+        hasher = ContentHasher()
+        named = NameHasher(name) if name is not None else None
+        self._stream_to(out, path, metadata, response, hasher, callback, named)
+        self._check_download(path, metadata, hasher)
+        if named is not None and not named.matches():
+            raise DropboxObjectMismatchError(
+                f"{path} on Dropbox does not hold the DVC object its name says (md5 "
+                f"{named.name.md5}, its bytes have md5 {named.hexdigest()}): it was changed "
+                "in Dropbox outside DVC. Nothing was installed. Push that object again from "
+                "a DVC cache that has it (`dvc push` in a clone whose cache holds it)"
+            )
         return metadata
 
     def _stream_to(
@@ -58,6 +138,7 @@ class Downloads:
         response: Any,
         hasher: ContentHasher,
         callback: Any,
+        named: Optional[NameHasher] = None,
     ) -> None:
         """Write the body to `out`; a dropped connection resumes with a Range request after the
         pacer's (reported) wait. The pacer's policy tells a dropped connection from a full disk."""
@@ -69,6 +150,8 @@ class Downloads:
                 for block in resp.iter_content(chunk_size=DOWNLOAD_READ_SIZE):
                     out.write(block)
                     hasher.update(block)
+                    if named is not None:
+                        named.update(block)
                     callback.relative_update(len(block))
             except OSError:  # requests' errors are OSErrors too
                 if hasher.size >= metadata.size:

@@ -23,6 +23,7 @@ from dropbox import files
 from dvc_dropbox.errors import DropboxIntegrityError
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer import Transfers, content_hash
+from dvc_dropbox.transfer.downloads import MAX_VERIFY_ATTEMPTS
 from dvc_dropbox.transfer.pacer import Pacer
 from dvc_dropbox.transfer.uploads import _Rewind
 from tests.helpers.emulator import EmulatorProcess
@@ -338,7 +339,9 @@ def test_corrupt_download_raises_and_leaves_nothing(
     data = os.urandom(CHUNK + 99)
     transfers = make(sdk_client, jobs=2)
     transfers.upload_fileobj(io.BytesIO(data), f"{root}/c.bin", len(data))
-    emu.control("POST", "faults", {"route": "files/download", "corrupt_body": True, "times": 2})
+    # Every try of download_file, then the streaming read below.
+    times = MAX_VERIFY_ATTEMPTS + 1
+    emu.control("POST", "faults", {"route": "files/download", "corrupt_body": True, "times": times})
     target = tmp_path / "out" / "c.bin"
     target.parent.mkdir()
     with pytest.raises(DropboxIntegrityError, match="content_hash"):
