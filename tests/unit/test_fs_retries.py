@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 from typing import Any, Callable
 
@@ -23,23 +22,9 @@ from dvc_dropbox.files import DropboxReader
 from dvc_dropbox.fs import DropboxFS
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer.pacer import DropboxRetryError, Pacer
+from tests.helpers.fake_time import FakeTime
 
 PATHS = [f"dvc/project/files/md5/{i:02x}/{i:030x}" for i in range(4)]
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 def deleted(path: str) -> files.DeleteBatchResultEntry:

@@ -12,21 +12,7 @@ from dropbox import auth, exceptions, files
 
 from dvc_dropbox.sdk_errors import classify, rate_limit_reason, write_contention
 from dvc_dropbox.transfer.pacer import Action, Decision, DropboxRetryError, Pacer
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
+from tests.helpers.fake_time import FakeTime
 
 
 def make_pacer(t: FakeTime, **kwargs: Any) -> Pacer:
