@@ -78,7 +78,6 @@ def test_push_pull_gc_under_the_dropbox_profile(
 ) -> None:
     args = ("--profile", "dropbox", "--time-scale", "0.01", "--seed", SEED)
     with EmulatorProcess(*args, "--plain-text-429-share", "0.5", echo_stderr=False) as emu:
-        started = time.monotonic()
         env = emu.isolated_env(tmp_path / "home", emu.token())
         repo = make_repo(tmp_path / "repo", env)
         contents = write_data(repo)
@@ -133,7 +132,6 @@ def test_push_pull_gc_under_the_dropbox_profile(
         status = dvc(repo, env, "status", "-c", "--json")
         assert json.loads(status.stdout or "{}") == {}
 
-        assert time.monotonic() - started < 180
         realism = emu.control("GET", "realism")["counts"]
         if realism["early_retries"]:
             # The emulator counts every request that arrives during a token's cooldown, also the
