@@ -201,10 +201,6 @@ WRITE_BUSY = files.WriteError.too_many_write_operations
 # --------------------------------------------------------------------------- async jobs
 
 
-def save_job(services: Services, kind: str, validator: bv.Validator, status: object) -> str:
-    return services.store.jobs.add(kind, serializers.json_encode(validator, status))
-
-
 def load_job(services: Services, call: Call, kind: str, validator: bv.Validator) -> Any:
     """The job's status: `in_progress` while it runs (`job_in_progress_s`), then its result."""
     arg: async_.PollArg = call.arg
