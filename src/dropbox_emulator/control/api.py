@@ -11,10 +11,13 @@
   "rate_limit_per_s"?, "lock_wait_ms"?, "token_ttl"?, "profile"?, "seed"?, "time_scale"?, and
   every realism value of `control.profile`}` → the config, changed live. A `profile` is applied
   first, so the other fields of the same request override single values of it.
-* `GET /_emulator/realism` → `{"counts": {"contention", "rate_limited", "early_retries"},
-  "profile", "time_scale", "values": {field: value}, "sources": {field: source}}`:
-  `contention` commits refused with too_many_write_operations, `rate_limited` 429 answers,
-  `early_retries` requests that came back before the wait they were told.
+* `GET /_emulator/realism` → `{"counts": {"contention", "entry_contention", "rate_limited",
+  "early_retries"}, "profile", "time_scale", "values": {field: value}, "sources": {field:
+  source}}`: `contention` commits refused with too_many_write_operations (any form),
+  `entry_contention` batch entries refused that way inside a successful result, `rate_limited`
+  429 answers, `early_retries` refused requests sent again before the wait they were told
+  was over (other requests arriving during a wait are refused too, not counted; see
+  `control.profile.Cooldowns`).
 * `POST /_emulator/reset`: files, stats and faults cleared; tokens kept.
 """
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Optional
 
 from dropbox_emulator.config import EmulatorConfig
 from dropbox_emulator.control.profile import Cooldowns, Realism
@@ -26,13 +26,18 @@ from dropbox_emulator.handlers.contract import TooManyWriteOperations
 
 RETRY_AFTER_S = 1  # what Dropbox usually asks for on lock contention (the default range)
 
-# The access token of the API call this thread serves (set by http.calls), so commits can tell
-# whether their caller was told to wait.
+# The access token (`digest`) and the request's fingerprint (`fingerprint`, None on a job's
+# thread) of the API call this thread serves (set by http.calls), so commits can tell whether
+# their caller was told to wait, and whether this is a refused commit coming back too soon.
 current_caller = threading.local()
 
 
 def caller_digest() -> str:
     return getattr(current_caller, "digest", None) or "-"
+
+
+def caller_fingerprint() -> Optional[str]:
+    return getattr(current_caller, "fingerprint", None)
 
 
 class Stats:
@@ -46,7 +51,11 @@ class Stats:
             self.commits = 0
             self.contention = 0  # commits refused with too_many_write_operations
             self.rate_limited = 0  # 429 answers of any kind
-            self.early_retries = 0  # requests that came back before the wait they were told
+            # refused requests sent again before the wait they were told was over
+            # (profile.Cooldowns says why only those)
+            self.early_retries = 0
+            # batch entries that lost the namespace: failures inside a successful result
+            self.entry_contention = 0
             self.bytes_in = 0
             self.bytes_out = 0
 
@@ -58,16 +67,18 @@ class Stats:
         with self._lock:
             self.commits += 1
 
-    def count(self, name: str) -> None:
-        """+1 on one of the counters (contention, rate_limited, early_retries)."""
+    def count(self, name: str, n: int = 1) -> None:
+        """+n on one of the counters (contention, entry_contention, rate_limited,
+        early_retries)."""
         with self._lock:
-            setattr(self, name, getattr(self, name) + 1)
+            setattr(self, name, getattr(self, name) + n)
 
     def realism(self) -> dict[str, int]:
         """What GET /_emulator/realism counts (the stats keep their four keys)."""
         with self._lock:
             return {
                 "contention": self.contention,
+                "entry_contention": self.entry_contention,
                 "rate_limited": self.rate_limited,
                 "early_retries": self.early_retries,
             }
@@ -140,9 +151,12 @@ class WriteLocks:
     def commit(self, namespace_id: str) -> Iterator[None]:
         """Hold `namespace_id`'s write lock for the commit and at least `commit_ms`."""
         config, realism = self._config, self._realism
-        if self._cooldowns.remaining((caller_digest(), "write")) is not None:
-            # Told to wait after a too_many_write_operations and back too soon: still busy.
-            self._stats.count("early_retries")
+        key = (caller_digest(), "write")
+        if self._cooldowns.remaining(key) is not None:
+            # The token was told to wait after a too_many_write_operations: still busy, whoever
+            # asks (a commit already on its way too); early if it is the refused commit again.
+            if self._cooldowns.early(key, caller_fingerprint()):
+                self._stats.count("early_retries")
             if config.enforce_retry_after:
                 raise self._busy()
         if not self._within_budget(str(namespace_id)):

@@ -221,27 +221,52 @@ class Realism:
 
 
 class Cooldowns:
-    """Who was told to wait, and until when: a request arriving sooner is an early retry."""
+    """Who was told to wait, and until when.
 
-    MAX_ENTRIES = 10_000  # bounded: expired ones go first, then the oldest
+    Two questions, answered differently on purpose:
+
+    * *Is this token still cooling down?* (`remaining`) — per token, whatever it asks: on
+      Dropbox a rate limit belongs to the token (or the namespace), so every request that
+      arrives during the wait is refused again, also one that was already on its way when the
+      429 went out. That is the enforcement, never gentler than Dropbox.
+    * *Is this request an early retry?* (`early`) — only if it is *the same request again*
+      (same route, argument and size: `http.calls` fingerprints them) as one that was answered
+      a 429 whose wait is not over. Its client had read that 429 before sending it again, so it
+      knew it had to wait. Any other request of the token that arrives during the wait proves
+      nothing: a client with many threads always has some on their way, and its HTTP pool
+      hands a connection that just carried a 429 to one of them before the client has acted on
+      the 429 (measured in the realism profile's test: 3-25 ms after the 429, from threads that
+      had passed their pause check before the pause began; under load it happened on the same
+      connection twice). Time or per-connection allowances were tried and rejected: client
+      delays are not scaled by --time-scale, so any fixed allowance either excuses real early
+      retries at small scales or blames requests in flight under load. Such requests are still
+      refused; once refused, their own retries count.
+    """
+
+    MAX_ENTRIES = 10_000  # per table; expired ones go first, then the oldest
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._until: dict[tuple[str, ...], float] = {}
+        # (key, fingerprint of a refused request) -> end of the wait its 429 asked for
+        self._refused: dict[tuple[tuple[str, ...], str], float] = {}
 
     def reset(self) -> None:
         with self._lock:
             self._until.clear()
+            self._refused.clear()
 
-    def start(self, key: tuple[str, ...], seconds: float) -> None:
+    def start(self, key: tuple[str, ...], seconds: float, refused: Optional[str] = None) -> None:
+        """`key` must wait `seconds` (or longer, if it already had to); `refused` fingerprints
+        the request the 429 that says so answers (None: not known, e.g. on a job's thread)."""
         now = time.monotonic()
         with self._lock:
             self._until[key] = max(self._until.get(key, 0.0), now + seconds)
-            if len(self._until) > self.MAX_ENTRIES:
-                for old in [k for k, t in self._until.items() if t <= now]:
-                    del self._until[old]
-                while len(self._until) > self.MAX_ENTRIES:
-                    del self._until[next(iter(self._until))]
+            _bounded(self._until, now, self.MAX_ENTRIES)
+            if refused is not None:
+                told = (key, refused)
+                self._refused[told] = max(self._refused.get(told, 0.0), now + seconds)
+                _bounded(self._refused, now, self.MAX_ENTRIES)
 
     def remaining(self, key: tuple[str, ...]) -> Optional[float]:
         """Seconds left for `key`, or None if it was not told to wait (or the wait is over)."""
@@ -254,3 +279,26 @@ class Cooldowns:
                 del self._until[key]
                 return None
             return until - now
+
+    def early(self, key: tuple[str, ...], fingerprint: Optional[str]) -> bool:
+        """True if the request `fingerprint` names was refused for `key` and its wait is not
+        over: sending it now is an early retry (see the class docstring)."""
+        if fingerprint is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            until = self._refused.get((key, fingerprint))
+            if until is None:
+                return False
+            if until <= now:
+                del self._refused[(key, fingerprint)]
+                return False
+            return True
+
+
+def _bounded(table: dict[Any, float], now: float, limit: int) -> None:
+    if len(table) > limit:
+        for old in [k for k, t in table.items() if t <= now]:
+            del table[old]
+        while len(table) > limit:
+            del table[next(iter(table))]

@@ -112,6 +112,11 @@ class Services(Protocol):
         """What auth/token/revoke does: this access token and its refresh token end."""
         ...
 
+    def entries_refused(self, count: int) -> None:
+        """`count` entries of a batch lost the namespace: each is a too_many_write_operations
+        failure inside a successful result (counted in GET /_emulator/realism)."""
+        ...
+
     def route_form_contention(self, batch: bool) -> bool:
         """Whether a commit that lost (TooManyWriteOperations) answers in the route's own form:
         for a batch, its entries fail (else the whole call is a 429); for a single commit, a

@@ -289,6 +289,7 @@ def delete_batch(call: Call, services: Services) -> files.DeleteBatchLaunch:
             # granularity about which entry has failed because of this." -- SDK docstring).
             busy = files.DeleteBatchResultEntry.failure(files.DeleteError.too_many_write_operations)
             results = [busy for _ in arg.entries]
+            services.entries_refused(len(results))
         return files.DeleteBatchJobStatus.complete(files.DeleteBatchResult(entries=results))
 
     job_id = services.run_job(_DELETE_BATCH_JOB, files.DeleteBatchJobStatus_validator, run)

@@ -283,6 +283,7 @@ def _finish_batch(
                 busy = outcome.failure(files.UploadSessionFinishError.too_many_write_operations)
                 for index, _ in group:  # uncommitted, their sessions stay open for a retry
                     results[index] = busy
+                services.entries_refused(len(group))
     return [result for result in results if result is not None]
 
 
@@ -309,6 +310,7 @@ def upload_session_finish_batch(
                 files.UploadSessionFinishError.too_many_write_operations
             )
             entries = [busy for _ in arg.entries]
+            services.entries_refused(len(entries))
         return files.UploadSessionFinishBatchJobStatus.complete(
             files.UploadSessionFinishBatchResult(entries=entries)
         )

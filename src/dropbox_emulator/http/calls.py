@@ -10,6 +10,7 @@ answer encoded exactly as Dropbox does: result, 400 text, 409 route error, 422 p
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sys
 import tempfile
@@ -87,6 +88,9 @@ class RouteServices:
     def entry_failure(self, call: Call) -> Optional[str]:
         return self._runtime.faults.take_entry(call.url_name, call.route)
 
+    def entries_refused(self, count: int) -> None:
+        self._runtime.stats.count("entry_contention", count)
+
     def route_form_contention(self, batch: bool) -> bool:
         config, realism = self._runtime.config, self._runtime.realism
         if batch:
@@ -125,6 +129,12 @@ class ApiCall:
         self.url = url
         self.reader = reader
         self.query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        # This request's identity for early-retry counting (see fingerprint()); set once read.
+        self.fingerprint: Optional[str] = None
+        # The token's cooldown this request arrived in, when it is served all the same
+        # (retry_after not enforced): counted once its argument is read.
+        self._cooling: Optional[tuple[str, ...]] = None
+        self._raw_arg: Optional[bytes] = None  # an RPC's body, for the fingerprint
 
     def run(self) -> None:
         self.conn.latency()
@@ -147,9 +157,11 @@ class ApiCall:
                 body=body,
             )
             current_caller.digest = token.digest if token is not None else None
+            current_caller.fingerprint = self.fingerprint
             self._call(info, call, fault)
         finally:
             current_caller.digest = None
+            current_caller.fingerprint = None
             if body is not None and not body.taken:
                 with contextlib.suppress(OSError):
                     body.path.unlink()
@@ -205,20 +217,50 @@ class ApiCall:
             return caller
         digest = caller.token.digest
         runtime = self.runtime
-        early = runtime.cooldowns.remaining((digest, "requests"))
-        if early is not None:
-            runtime.stats.count("early_retries")
+        key = (digest, "requests")
+        early = runtime.cooldowns.remaining(key)
         if early is not None and runtime.config.enforce_retry_after:
-            # Back before the wait it was told: refused again for the rest of it.
+            # Before the end of the token's wait: refused again for the rest of it, whatever it
+            # is (as Dropbox does); an early retry only if it is a refused request sent again
+            # (profile.Cooldowns says why).
+            self._refused_fingerprint(info)
+            if runtime.cooldowns.early(key, self.fingerprint):
+                runtime.stats.count("early_retries")
             self.conn.finish_body(self.reader)
             self._rate_limited("too_many_requests", early, digest)
             raise _Answered
+        self._cooling = key if early is not None else None
         wait = runtime.limiter.allow(digest)
         if wait:
+            self._refused_fingerprint(info)
             self.conn.finish_body(self.reader)
             self._rate_limited("too_many_requests", None, digest, at_least=wait)
             raise _Answered
         return caller
+
+    def _refused_fingerprint(self, info: RouteInfo) -> None:
+        """The fingerprint of a request about to be refused (an RPC's small body is read for
+        it; the answer does not need it)."""
+        raw = None
+        length = self.reader.length
+        if info.style == "rpc" and length is not None and length <= MAX_SMALL_BODY:
+            with contextlib.suppress(ClientGone):
+                raw = self.conn.read_small(self.reader)
+            self.runtime.stats.add_in(len(raw or b""))
+        self.fingerprint = self._fingerprint(info, raw)
+
+    def _fingerprint(self, info: RouteInfo, raw: Optional[bytes]) -> str:
+        """Route, argument (an RPC's body; a content route's Dropbox-API-Arg, which carries
+        the upload's content_hash when the client sends one) and size: the same request sent
+        again has the same fingerprint; two different requests of a client almost never do."""
+        digest = hashlib.sha256(info.url_name.encode())
+        if info.style == "rpc":
+            digest.update(b"\0" + (raw or b""))
+        else:
+            arg = self.conn.headers.get("Dropbox-API-Arg") or "".join(self.query.get("arg", []))
+            digest.update(b"\0" + arg.encode("utf-8", "replace"))
+        digest.update(b"\0" + str(self.reader.length).encode())
+        return digest.hexdigest()
 
     def _request(self, info: RouteInfo) -> tuple[Optional[common.PathRoot], Any, Optional[Body]]:
         """Path root, argument and body; a bad one is a 400 text."""
@@ -232,6 +274,11 @@ class ApiCall:
             self.conn.finish_body(self.reader)
             self._text_error(info, str(exc))
             raise _Answered from None
+        self.fingerprint = self._fingerprint(info, self._raw_arg)
+        if self._cooling is not None and self.runtime.cooldowns.early(
+            self._cooling, self.fingerprint
+        ):
+            self.runtime.stats.count("early_retries")
         return path_root, arg, body
 
     # -- answers -------------------------------------------------------------------------------
@@ -263,7 +310,7 @@ class ApiCall:
         runtime.stats.count("rate_limited")
         if digest is not None:
             kind = "requests" if reason == "too_many_requests" else "write"
-            runtime.cooldowns.start((digest, kind), seconds)
+            runtime.cooldowns.start((digest, kind), seconds, self.fingerprint)
         headers = {"Retry-After": str(retry_after)}
         if runtime.realism.happens(runtime.config.plain_text_429_share):
             self.conn.respond(Response.text(429, "Too Many Requests", **headers), count_out=True)
@@ -329,6 +376,7 @@ class ApiCall:
             if reader.length is not None and reader.length > MAX_SMALL_BODY:
                 self._refuse_oversized(info)
             raw = conn.read_small(reader)
+            self._raw_arg = raw
             if raw is None:
                 self._refuse_oversized(info)
             self.runtime.stats.add_in(len(raw or b""))

@@ -191,6 +191,11 @@ class Pacer:
                 self._limit = min(float(self.max_in_flight), self._limit + 1.0 / self._limit)
             self._cond.notify_all()
 
+    def _hold(self, delay: float) -> None:
+        """No new call starts for `delay` seconds (a pause that is already longer stays)."""
+        with self._cond:
+            self._not_before = max(self._not_before, self._clock() + delay)
+
     def _on_too_many_requests(self, delay: float) -> None:
         with self._cond:
             now = self._clock()
@@ -230,6 +235,11 @@ class Pacer:
             except Exception as exc:
                 failure = exc
                 decision = self.policy(exc)
+                if decision.pause_all and decision.retry_after is not None:
+                    # Pause the other calls *before* this slot is released: releasing it wakes
+                    # callers waiting for a slot, which would otherwise send while this thread
+                    # is still deciding how long to wait (requests after the 429 arrived).
+                    self._hold(decision.retry_after)
             finally:
                 if slot:
                     self._release(success)

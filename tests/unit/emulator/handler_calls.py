@@ -33,6 +33,7 @@ class Harness:
         self.spool = data_dir / "spool"
         self.spool.mkdir(exist_ok=True)
         self.commits: list[str] = []
+        self.entries_refused_count = 0
         self.path_root: Any = None
 
     @contextlib.contextmanager
@@ -48,6 +49,9 @@ class Harness:
 
     def entry_failure(self, call: Call) -> Optional[str]:
         return None
+
+    def entries_refused(self, count: int) -> None:
+        self.entries_refused_count += count
 
     def route_form_contention(self, batch: bool) -> bool:
         return batch  # as the default config: batches fail per entry, single commits 429
