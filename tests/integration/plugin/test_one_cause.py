@@ -92,7 +92,8 @@ def assert_one_message(screen: Screen, *phrases: str, verbose: bool = False) -> 
     errors = [line for line in screen.lines if ERROR_LINE.match(line)]
     assert len(errors) == 1, text
     assert "failed to transfer" not in text, text
-    message = screen.message(errors[0])
+    # From the ERROR line to the end (pyte strips a wrapped row's trailing blank).
+    message = "".join(screen.lines[screen.lines.index(errors[0]) :])
     for phrase in phrases:
         assert shows([message], phrase), f"{phrase!r} not in:\n{text}"
     if not verbose:  # -v shows the causes in DEBUG lines; that is what it is for
@@ -217,7 +218,7 @@ def test_token_revoked_mid_pull_is_one_message(
     )
 
     assert_one_message(screen, "rejected the access token", "dvc-dropbox login r")
-    assert shows([screen.message("ERROR")], "Stopped the download at this error")
+    assert shows(screen.lines, "Stopped the download at this error")
     for secret in (token["access_token"], token["refresh_token"]):
         assert secret not in transcript
     assert whole_cache(repo) < FILES + 1  # nothing partial; not everything
@@ -227,3 +228,21 @@ def test_token_revoked_mid_pull_is_one_message(
     assert again.exit_status == 0, str(again)
     assert whole_cache(repo) == FILES + 1
     assert len(list((repo / "data").iterdir())) == FILES
+
+
+def test_remote_folder_name_dropbox_refuses_is_one_message(
+    tmp_path: Path, cli_env: dict[str, str], dropbox_sdk: Any
+) -> None:
+    repo, _ = project(tmp_path, cli_env)
+    folder = f"/one-cause-{uuid.uuid4().hex[:10]}/desktop.ini/store"  # on Dropbox's ignored list
+    dvc(repo, cli_env, "remote", "modify", "r", "url", f"dropbox:/{folder}")
+
+    screen = screen_of([DVC, "push"], repo / "data", cli_env)
+
+    assert_one_message(
+        screen,
+        "Dropbox does not accept the path",
+        "disallowed_name",
+        "dvc remote modify <name> url dropbox://<folder>/<subfolder>",
+    )
+    assert remote_objects(dropbox_sdk, folder.rsplit("/", 2)[0]) == set()
