@@ -429,7 +429,8 @@ def fatal_text(exc: BaseException) -> str:
                 f"the local disk is full ({exc.strerror or 'no space left'}{where}); free up "
                 "space there (or point the DVC cache elsewhere)"
             )
-        return str(exc.strerror or exc)  # ours: strerror is the whole message
+        # Ours (DropboxWriteDenied) carry the whole message there; str() would add "[Errno 13]".
+        return str(exc.strerror or exc)
     return str(exc)
 
 

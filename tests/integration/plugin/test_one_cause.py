@@ -246,3 +246,21 @@ def test_remote_folder_name_dropbox_refuses_is_one_message(
         "dvc remote modify <name> url dropbox://<folder>/<subfolder>",
     )
     assert remote_objects(dropbox_sdk, folder.rsplit("/", 2)[0]) == set()
+
+
+def test_gc_of_the_remote_without_delete_permission_is_one_message(
+    tmp_path: Path, emu: EmulatorProcess, cli_env: dict[str, str], dropbox_sdk: Any
+) -> None:
+    from dvc_dropbox.auth.oauth_flow import SCOPES
+
+    repo, folder = project(tmp_path, cli_env)
+    dvc(repo, cli_env, "push", "-q")
+    dvc(repo, cli_env, "remove", "data.dvc")  # every object in the remote is unused now
+    token = emu.token(scopes=[s for s in SCOPES if s != "files.content.write"])
+    env = emu.isolated_env(tmp_path / "home2", token)
+
+    # Deletes go out as delete_batch jobs, so a refusal is one error, not one per object.
+    screen = screen_of([DVC, "gc", "-w", "-c", "-f"], repo, env)
+
+    assert_one_message(screen, "lacks the permission 'files.content.write'")
+    assert len(whole_objects(dropbox_sdk, folder)) == FILES + 1  # nothing deleted, nothing lost
