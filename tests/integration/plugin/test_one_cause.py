@@ -161,7 +161,7 @@ def test_token_revoked_mid_push_is_one_message(
     token = emu.token()  # its own pair: revoking it must not hurt other tests
     env = emu.isolated_env(tmp_path / "home", token)
     repo, folder = project(tmp_path, env)
-    emu.config(latency_ms=30)  # the push lasts long enough to be cut in the middle
+    emu.config(latency_ms=50)  # the push lasts long enough to be cut in the middle
 
     argv = [DVC, "push", "-j", "2", *(["-v"] if verbose else [])]
     screen, transcript = run_revoking(
@@ -211,7 +211,7 @@ def test_token_revoked_mid_pull_is_one_message(
     shutil.rmtree(repo / "data")
     token = emu.token()
     env = emu.isolated_env(tmp_path / "home2", token)
-    emu.config(latency_ms=30)
+    emu.config(latency_ms=50)
 
     screen, transcript = run_revoking(
         emu, [DVC, "pull", "-j", "2"], repo, env, token, "files/download"
