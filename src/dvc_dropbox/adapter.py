@@ -17,6 +17,7 @@ from . import doctor, urls
 from .errors import DropboxConfigError
 from .fs import DropboxFS
 from .options import DEFAULT_JOBS, parse_chunk_size
+from .transfer import fatal
 
 # Remote options handed to DropboxFS (the rest of DVC's config, e.g. url/worktree, is DVC's).
 FS_OPTIONS = (
@@ -126,6 +127,9 @@ class DropboxFileSystem(FileSystem):
         self.fs.mkdir(path, create_parents=create_parents)
 
     def put_file(self, from_file: Any, to_info: str, *args: Any, **kwargs: Any) -> None:
+        # A transfer stopping at a cause every file meets (no space, revoked token) starts no
+        # more uploads; the stop's handler keeps this quiet (transfer/fatal.py).
+        fatal.check(self)
         try:
             super().put_file(from_file, to_info, *args, **kwargs)
         except BaseException:
@@ -207,6 +211,9 @@ def remote_names_for(url: str) -> list[str]:
 # ends the whole run in "unexpected error". `DropboxFS.get_file` is already atomic (its own
 # temporary file, verified, then renamed into place), so for this filesystem the download goes
 # straight to its target and a failed file is only reported, leaving nothing behind.
+#
+# A failure every file would meet (revoked credentials, a full local disk) stops the download
+# (transfer/fatal.py): no new file starts, and one error with the fix ends it.
 
 _original_get: Optional[Callable[..., Any]] = None
 
@@ -235,22 +242,29 @@ def _get(
 
     callback = callback if callback is not None else DEFAULT_CALLBACK
 
-    def get_one(from_path: str, to_path: str) -> None:
-        os.makedirs(os.path.dirname(os.path.abspath(to_path)), exist_ok=True)
-        try:
-            with callback.branched(from_path, to_path) as child:
-                from_fs.get_file(from_path, to_path, callback=child)
-        except Exception as exc:
-            if on_error is None:
-                raise
-            on_error(from_path, to_path, exc)
+    with fatal.stopping(from_fs, fatal.DOWNLOAD) as stop:
 
-    if len(from_paths) == 1:
-        get_one(from_paths[0], to_paths[0])
-        callback.relative_update()
-        return
-    with ThreadPoolExecutor(max_workers=batch_size or from_fs.jobs, cancel_on_error=True) as pool:
-        list(callback.wrap(pool.imap_unordered(get_one, from_paths, to_paths)))
+        def get_one(from_path: str, to_path: str) -> None:
+            if stop.skip():
+                return
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(to_path)), exist_ok=True)
+                with callback.branched(from_path, to_path) as child:
+                    from_fs.get_file(from_path, to_path, callback=child)
+            except Exception as exc:
+                if stop.failed(exc):
+                    return
+                if on_error is None:
+                    raise
+                on_error(from_path, to_path, exc)
+
+        if len(from_paths) == 1:
+            get_one(from_paths[0], to_paths[0])
+            callback.relative_update()
+            return
+        workers = batch_size or from_fs.jobs
+        with ThreadPoolExecutor(max_workers=workers, cancel_on_error=True) as pool:
+            list(callback.wrap(pool.imap_unordered(get_one, from_paths, to_paths)))
 
 
 def install_get() -> None:
@@ -263,4 +277,9 @@ def install_get() -> None:
         generic._get = _get
 
 
+def _is_dropbox(fs: Any) -> bool:
+    return isinstance(fs, DropboxFileSystem)
+
+
 install_get()
+fatal.install_transfer_guard(_is_dropbox)

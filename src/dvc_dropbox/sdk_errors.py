@@ -4,7 +4,9 @@
 - `classify`: the pacer's policy (rclone's `shouldRetry`): retry after what Dropbox asked, back off,
   resume from the server's state, or fail;
 - `translate` and `PATH_ERRORS`: route errors -> the Python/DVC exceptions fsspec and DVC expect;
-- `auth_error` and `AUTH_MESSAGES`: 401s and token-endpoint refusals -> one message with the fix.
+- `auth_error` and `AUTH_MESSAGES`: 401s and token-endpoint refusals -> one message with the fix;
+- `transfer_fatal` and `fatal_text`: which failures every file of a transfer would meet alike (the
+  transfer stops at the first, `transfer.fatal`), and how that one cause reads.
 
 Where each tag comes from: dropbox-api.md §1.6 (how the SDK raises), §3.2 (the two kinds of "slow
 down", as 429 and as 409) and §5.4 (401 tags).
@@ -21,7 +23,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
 from . import sdk_internals, urls
-from .errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
+from .errors import (
+    DropboxAuthError,
+    DropboxConfigError,
+    DropboxFullError,
+    DropboxRemoteError,
+    DropboxRemotePathError,
+    DropboxWriteDenied,
+    TransferFatal,
+)
 from .transfer.pacer import Action, Decision, Pacer
 
 if TYPE_CHECKING:
@@ -193,6 +203,11 @@ class Translation:
         return self.exception(message)
 
 
+SPACE_FIX = (
+    "free up space in that Dropbox account or upgrade its plan (https://www.dropbox.com/plans)"
+)
+REMOTE_URL_FIX = "dvc remote modify <name> url dropbox://<folder>/<subfolder>"
+
 PATH_ERRORS: tuple[Translation, ...] = (
     Translation(frozenset({"not_found"}), FileNotFoundError, "{strerror}", errno.ENOENT),
     Translation(frozenset({"not_folder"}), NotADirectoryError, "{strerror}", errno.ENOTDIR),
@@ -203,14 +218,37 @@ PATH_ERRORS: tuple[Translation, ...] = (
         "cannot write {path}: one of its parent folders is a file in Dropbox; point the remote "
         "at a folder (dvc remote modify <name> url dropbox://<folder>/...)",
     ),
-    Translation(frozenset({"conflict"}), FileExistsError, "{strerror} ({summary})", errno.EEXIST),
+    # Before `conflict`: these name the remote folder, so every object below it meets them.
     Translation(
-        frozenset({"insufficient_space", "insufficient_quota"}),
-        DropboxRemoteError,
-        "not enough space in Dropbox to write {path} ({summary})",
+        frozenset({"disallowed_name", "malformed_path"}),
+        DropboxRemotePathError,
+        "Dropbox does not accept the path {path} ({summary}): a name in it is not allowed in "
+        f"Dropbox; point the remote at another folder ({REMOTE_URL_FIX})",
     ),
     Translation(
-        frozenset({"no_write_permission", "access_restricted", "restricted_content"}),
+        frozenset({"no_write_permission"}),
+        DropboxWriteDenied,
+        "Dropbox does not let this account write to {path} (no_write_permission): the folder is "
+        "shared with it read-only, or is a team folder it may not edit. Ask the folder's owner "
+        f"for edit access, or point the remote at a folder you can write to ({REMOTE_URL_FIX})",
+        errno.EACCES,
+    ),
+    Translation(frozenset({"conflict"}), FileExistsError, "{strerror} ({summary})", errno.EEXIST),
+    Translation(
+        frozenset({"insufficient_space"}),
+        DropboxFullError,
+        "Dropbox is full: there is not enough space left in the account to write {path} "
+        f"(insufficient_space); {SPACE_FIX}",
+    ),
+    Translation(
+        frozenset({"insufficient_quota"}),
+        DropboxFullError,
+        "the Dropbox team's space limit for this account is reached, so {path} cannot be "
+        "written (insufficient_quota); free up space in the account, or ask a team admin to "
+        "raise its member space limit",
+    ),
+    Translation(
+        frozenset({"access_restricted", "restricted_content"}),
         PermissionError,
         "Dropbox refused access ({summary})",
         errno.EACCES,
@@ -349,6 +387,53 @@ def auth_error(
     )
 
 
+# -- causes that fail every file of a transfer -----------------------------------------------------
+
+# The local disk is full (a download into the cache): every other file meets it too.
+LOCAL_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def transfer_fatal(exc: BaseException) -> bool:
+    """True if every other file of the same transfer would fail for the same reason.
+
+    Rejected credentials (revoked, expired past renewal, a missing scope), no space in Dropbox, a
+    remote folder Dropbox will not let this account write (a name it refuses, read-only sharing)
+    and a full local disk: retrying file after file only repeats the message (issue 11 item 4).
+    What concerns one file (a conflict, a file where a folder should be, a corrupt download,
+    contention) is not fatal: the other files may well succeed.
+    """
+    from dropbox import exceptions
+
+    if isinstance(exc, TransferFatal):
+        return True
+    if isinstance(exc, exceptions.AuthError):
+        return True  # raw, not yet worded (the plugin's clients translate them on the way)
+    if isinstance(exc, exceptions.ApiError):
+        return issubclass(translation(exc.error).exception, TransferFatal)
+    return isinstance(exc, OSError) and exc.errno in LOCAL_FULL_ERRNOS
+
+
+def fatal_text(exc: BaseException) -> str:
+    """How a transfer-fatal cause reads for the user: its message, never an SDK repr."""
+    from dropbox import exceptions
+
+    if isinstance(exc, exceptions.AuthError):
+        tag = (tags(exc.error) or ("unknown",))[0]
+        return f"Dropbox refused the credentials ({tag}); re-authorize and run the command again"
+    if isinstance(exc, exceptions.ApiError):
+        exc = translate(exc, "the remote folder")
+    if isinstance(exc, OSError) and not isinstance(exc, DropboxRemoteError):
+        if exc.errno in LOCAL_FULL_ERRNOS:
+            where = f" writing {exc.filename}" if exc.filename else ""
+            return (
+                f"the local disk is full ({exc.strerror or 'no space left'}{where}); free up "
+                "space there (or point the DVC cache elsewhere)"
+            )
+        # Ours (DropboxWriteDenied) carry the whole message there; str() would add "[Errno 13]".
+        return str(exc.strerror or exc)
+    return str(exc)
+
+
 __all__ = [
     "AUTH_MESSAGES",
     "PATH_ERRORS",
@@ -360,11 +445,13 @@ __all__ = [
     "auth_error",
     "classify",
     "classify_error",
+    "fatal_text",
     "member",
     "new_pacer",
     "rate_limit_reason",
     "summary",
     "tags",
+    "transfer_fatal",
     "translate",
     "write_contention",
 ]

@@ -16,7 +16,14 @@ import urllib3
 from dropbox import auth, exceptions, files
 
 from dvc_dropbox import sdk_errors
-from dvc_dropbox.errors import DropboxAuthError, DropboxConfigError, DropboxRemoteError
+from dvc_dropbox.errors import (
+    DropboxAuthError,
+    DropboxConfigError,
+    DropboxFullError,
+    DropboxRemoteError,
+    DropboxRemotePathError,
+    DropboxWriteDenied,
+)
 from dvc_dropbox.sdk_errors import translate_errors
 from dvc_dropbox.transfer.pacer import Action, Decision, DropboxRetryError
 
@@ -196,10 +203,10 @@ SHOWN = "/dvc/project/files/md5/ab/cdef"
             "File exists (path/conflict/file)",
         ),
         (
-            files.UploadSessionFinishError.path(files.WriteError.no_write_permission),
+            files.DownloadError.path(files.LookupError.restricted_content),
             PermissionError,
             errno.EACCES,
-            "Dropbox refused access (path/no_write_permission)",
+            "Dropbox refused access (path/restricted_content)",
         ),
     ],
 )
@@ -223,14 +230,38 @@ def test_file_ancestor_insufficient_space_and_others_say_what_to_do() -> None:
 
     full = files.UploadSessionFinishError.path(files.WriteError.insufficient_space)
     translated = sdk_errors.translate(api(full), SHOWN)
-    assert type(translated) is DropboxRemoteError
+    assert type(translated) is DropboxFullError
     assert str(translated) == (
-        f"not enough space in Dropbox to write {SHOWN} (path/insufficient_space)"
+        f"Dropbox is full: there is not enough space left in the account to write {SHOWN} "
+        "(insufficient_space); free up space in that Dropbox account or upgrade its plan "
+        "(https://www.dropbox.com/plans)"
     )
 
-    other = files.GetMetadataError.path(files.LookupError.malformed_path("bad"))
+    member = files.RelocationError.insufficient_quota
+    translated = sdk_errors.translate(api(member), SHOWN)
+    assert type(translated) is DropboxFullError
+    assert "ask a team admin to raise its member space limit" in str(translated)
+
+    denied = files.UploadSessionFinishError.path(files.WriteError.no_write_permission)
+    translated = sdk_errors.translate(api(denied), SHOWN)
+    assert type(translated) is DropboxWriteDenied and isinstance(translated, PermissionError)
+    assert (translated.errno, translated.filename) == (errno.EACCES, SHOWN)
+    assert str(translated.strerror).startswith(
+        f"Dropbox does not let this account write to {SHOWN} (no_write_permission)"
+    )
+    assert "dvc remote modify <name> url dropbox://<folder>/<subfolder>" in translated.strerror
+
+    for bad in (
+        files.GetMetadataError.path(files.LookupError.malformed_path("bad")),
+        files.UploadSessionFinishError.path(files.WriteError.disallowed_name),
+    ):
+        translated = sdk_errors.translate(api(bad), SHOWN)
+        assert type(translated) is DropboxRemotePathError
+        assert str(translated).startswith(f"Dropbox does not accept the path {SHOWN} (path/")
+
+    other = files.GetMetadataError.path(files.LookupError.unsupported_content_type)
     translated = sdk_errors.translate(api(other), SHOWN)
-    assert str(translated) == f"Dropbox error for {SHOWN}: path/malformed_path"
+    assert str(translated) == f"Dropbox error for {SHOWN}: path/unsupported_content_type"
     not_api = requests.exceptions.ConnectionError("reset")
     assert sdk_errors.translate(not_api, SHOWN) is not_api
 
