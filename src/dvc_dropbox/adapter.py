@@ -264,3 +264,8 @@ def install_get() -> None:
 
 
 install_get()
+
+# Uploads of many files to Dropbox (`dvc push`): batches that fill (dvc_put.py).
+from . import dvc_put  # noqa: E402
+
+dvc_put.install_put()
