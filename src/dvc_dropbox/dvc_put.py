@@ -19,6 +19,12 @@ this module's `_put` runs the same list through `transfer.pipeline.Pipeline` ins
 
 Other copies (a single file, `dvc.api`, fsspec's `put`) still use `put_file`, which blocks until
 its commit.
+
+`generic.transfer` first tries to link each file (reflink), one file at a time until a link fails,
+and only then copies the rest as one list. A link to Dropbox always fails, so its first file was
+uploaded (and committed) alone, before any other file started: one commit round trip of wall time
+per push and per tracked folder. For Dropbox destinations the only link type is "copy", so the
+whole list goes to `_put` at once.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from . import doctor
 ErrorHandler = Callable[[str, str, BaseException], None]
 
 _original_put: Optional[Callable[..., Any]] = None
+_original_transfer: Optional[Callable[..., Any]] = None
 
 
 def in_flight_limit(batch_size: int, jobs: int) -> int:
@@ -134,11 +141,26 @@ def push_many(
     pipeline.run(zip(from_paths, to_paths))
 
 
+def _transfer(
+    from_fs: Any, from_path: Any, to_fs: Any, to_path: Any, *args: Any, **kwargs: Any
+) -> Any:
+    from .adapter import DropboxFileSystem
+
+    assert _original_transfer is not None
+    if isinstance(to_fs, DropboxFileSystem) and not isinstance(from_fs, DropboxFileSystem):
+        # No link reaches Dropbox from elsewhere: copy the whole list at once (see above).
+        kwargs.update(hardlink=False, links=["copy"])
+    return _original_transfer(from_fs, from_path, to_fs, to_path, *args, **kwargs)
+
+
 def install_put() -> None:
     """Route dvc-objects' local -> remote copies to Dropbox through `_put` (once)."""
-    global _original_put
+    global _original_put, _original_transfer
     from dvc_objects.fs import generic
 
     if _original_put is None and getattr(generic, "_put", None) is not None:
         _original_put = generic._put
         generic._put = _put
+    if _original_transfer is None and getattr(generic, "transfer", None) is not None:
+        _original_transfer = generic.transfer
+        generic.transfer = _transfer

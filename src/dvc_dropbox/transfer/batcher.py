@@ -100,6 +100,7 @@ class BatchCommitter(Generic[E, R]):
         *,
         batch_size: int,
         idle_timeout: float = 0.2,
+        stream_idle_timeout: float = 2.0,
         max_wait: float = 2.0,
         linger: float = 0.1,
         max_attempts: Optional[int] = None,
@@ -113,6 +114,9 @@ class BatchCommitter(Generic[E, R]):
         self._commit_batch = commit_batch
         self.batch_size = batch_size
         self.idle_timeout = idle_timeout
+        # With no thread blocked on a commit (only `submit`ted entries) a pause in arrivals
+        # costs no thread, only the time until the files count: wait longer for the batch.
+        self.stream_idle_timeout = max(idle_timeout, stream_idle_timeout)
         self.max_wait = max_wait
         self.linger = linger
         self.max_attempts = max_attempts
@@ -126,6 +130,7 @@ class BatchCommitter(Generic[E, R]):
         self._blocked_inside = 0  # of those, threads blocked in `commit` (not sending anything)
         self._inside = threading.local()  # per thread: depth of `uploading()`
         self._waiting = 0  # entries handed over and not yet resolved
+        self._blocking = 0  # of those, handed over by `commit` (a thread waits for each)
         self._in_flight = False
         self._lingering_until = 0.0  # after a batch: its uploaders may come back until then
         self._returning: set[int] = set()  # threads whose entry was just resolved
@@ -177,6 +182,7 @@ class BatchCommitter(Generic[E, R]):
     def commit(self, entry: E) -> R:
         """Hand over one entry and block until its own result (or error) is known."""
         pending = self._enqueue(entry, threading.get_ident())
+        pending.future.add_done_callback(self._unblocked)
         inside = getattr(self._inside, "depth", 0) > 0
         if inside:
             with self._cond:
@@ -197,9 +203,18 @@ class BatchCommitter(Generic[E, R]):
             self._last_arrival = pending.queued_at
             self._queue.append(pending)
             self._waiting += 1
+            if thread is not None:
+                self._blocking += 1
             self._ensure_thread()
             self._cond.notify_all()
         return pending
+
+    def _unblocked(self, future: Future[Any]) -> None:
+        with self._cond:
+            self._blocking -= 1
+
+    def _idle_timeout(self) -> float:
+        return self.idle_timeout if self._blocking else self.stream_idle_timeout
 
     @property
     def waiting(self) -> int:
@@ -243,7 +258,7 @@ class BatchCommitter(Generic[E, R]):
         if (
             len(ready) >= self.batch_size
             or everyone_waiting
-            or now - newest >= self.idle_timeout
+            or now - newest >= self._idle_timeout()
             or now - oldest >= self.max_wait
             or self._closed
         ):
@@ -264,7 +279,7 @@ class BatchCommitter(Generic[E, R]):
             else:
                 deadlines.append(max(p.queued_at, self._last_done) + self.max_wait)
         if self._queue:
-            deadlines.append(max(self._last_arrival, self._last_done) + self.idle_timeout)
+            deadlines.append(max(self._last_arrival, self._last_done) + self._idle_timeout())
         return max(0.001, min(deadlines) - now)
 
     def _run(self) -> None:

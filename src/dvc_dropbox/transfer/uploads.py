@@ -47,6 +47,10 @@ from .pacer import Action, Pacer, logger
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
 MAX_OFFSET_RESUMES = 10  # incorrect_offset recoveries for one chunk
 DEFAULT_MEMORY_BUDGET = 256 * MiB  # bytes of large-file chunks held at once
+# The longest a sent file waits for more entries to join its batch while uploads keep coming
+# (`dvc push` fills batches: dvc_put.py). Long enough for a batch of 1000 small files to fill
+# at a hundred files/s; an upload stream that is slower still commits every 10 s.
+COMMIT_MAX_WAIT_S = 10.0
 
 
 class SessionGone(DropboxRemoteError):
@@ -150,7 +154,7 @@ class Uploads:
         jobs: int,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         commit_idle_timeout: float = 0.2,
-        commit_max_wait: float = 2.0,
+        commit_max_wait: float = COMMIT_MAX_WAIT_S,
     ):
         if chunk_size <= 0 or chunk_size % BLOCK_SIZE:
             raise ValueError("chunk_size must be a positive multiple of 4 MiB")
