@@ -167,7 +167,6 @@ class Pipeline(Generic[T]):
             self._step(task)
 
     def _next_task(self) -> Optional[_Task[T]]:
-        exhausted_now = False
         with self._cond:
             while True:
                 if self._cancelled:
@@ -180,7 +179,8 @@ class Pipeline(Generic[T]):
                     try:
                         item = next(self._items)
                     except StopIteration:
-                        self._exhausted = exhausted_now = True
+                        self._exhausted = True
+                        self._coming(-1)  # now: this thread may wait below for a long time
                         self._cond.notify_all()
                         continue
                     self._in_flight += 1
@@ -192,8 +192,6 @@ class Pipeline(Generic[T]):
                     task = None
                     break
                 self._cond.wait()
-        if exhausted_now:
-            self._coming(-1)
         return task
 
     def _step(self, task: _Task[T]) -> None:
