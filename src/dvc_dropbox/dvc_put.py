@@ -125,8 +125,8 @@ def push_many(
             doctor.PUSHES.uploaded(to_fs.root, to_fs.fs_args.get("path_root"), to_fs)
         else:
             doctor.PUSHES.upload_failed()
-            if on_error is None:
-                raise error
+            if on_error is None or not isinstance(error, Exception):
+                raise error  # as DVC's own `_put`: only Exceptions go to on_error
             on_error(from_path, to_path, error)
         callback.relative_update()
 

@@ -209,7 +209,7 @@ class Pipeline(Generic[T]):
         except StopIteration as stop:
             self._ended(task, stop.value, None)
             return
-        except Exception as exc:
+        except BaseException as exc:  # reported, never lost with the thread (run would hang)
             self._ended(task, None, exc)
             return
         if not task.parked:
