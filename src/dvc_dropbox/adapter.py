@@ -283,3 +283,8 @@ def _is_dropbox(fs: Any) -> bool:
 
 install_get()
 fatal.install_transfer_guard(_is_dropbox)
+
+# Uploads of many files to Dropbox (`dvc push`): batches that fill (dvc_put.py).
+from . import dvc_put  # noqa: E402
+
+dvc_put.install_put()

@@ -17,7 +17,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from fsspec import AbstractFileSystem
 from fsspec.callbacks import DEFAULT_CALLBACK
@@ -43,6 +43,7 @@ from .options import (
 from .sdk_errors import translate_errors
 from .transfer.content_hash import object_name
 from .transfer.pacer import Action
+from .transfer.pipeline import Steps, drive
 
 LIST_LIMIT = 2000  # list_folder's maximum page size
 # `open` of a DVC object up to this size downloads it whole and verified before the first read.
@@ -440,13 +441,26 @@ class DropboxFS(AbstractFileSystem):
         mode: str = "overwrite",
         **kwargs: Any,
     ) -> None:
+        drive(self.put_file_steps(lpath, rpath, callback))
+
+    def put_file_steps(
+        self,
+        lpath: Any,
+        rpath: str,
+        callback: Any = DEFAULT_CALLBACK,
+        on_sent: Optional[Callable[[], None]] = None,
+    ) -> Steps[None]:
+        """`put_file` as steps (transfer/pipeline.py): yields while its commit is pending, so a
+        pipeline's thread can send other files meanwhile; ends once the file is committed."""
         rpath = self._strip_protocol(rpath)
         if os.path.isdir(lpath):
             self.makedirs(rpath, exist_ok=True)
             return
         conn = self.conn
         with translate_errors(rpath):
-            conn.transfers.upload_file(os.fspath(lpath), urls.api_path(rpath), callback)
+            yield from conn.transfers.upload_file_steps(
+                os.fspath(lpath), urls.api_path(rpath), callback, on_sent
+            )
 
     def put_fileobj(
         self, fobj: Any, rpath: str, size: Optional[int] = None, callback: Any = DEFAULT_CALLBACK

@@ -19,9 +19,10 @@ CHUNK_LIMIT = 150 * MiB  # one request's maximum body
 # Upload-session chunk: rclone measured throughput rising up to ~48-128 MiB (dropbox-api.md §3.1).
 DEFAULT_CHUNK_SIZE = 48 * MiB
 DEFAULT_BATCH_SIZE = 1000  # entries per finish_batch_v2 / delete_batch (Dropbox's maximum)
-# Dropbox is latency-bound and commits are batched (one batch holds at most `jobs` entries, as
-# each put_file waits for its own commit): benchmarks/push_small_files.py, 2000 x 16 KiB, pushed
-# 11-16 % faster with 64 than with 32 (2 runs; 128 only 4 % more, CPU-bound on 2 cores).
+# Requests in flight (`-j`): Dropbox is latency-bound, so throughput is about jobs / round trip.
+# Files waiting for a commit do not hold one since batches fill (dvc_put.py), so this no longer
+# caps a batch. Measured when it still did: benchmarks/push_small_files.py, 2000 x 16 KiB, pushed
+# 11-16 % faster with 64 than with 32 (128 only 4 % more, CPU-bound on 2 cores).
 DEFAULT_JOBS = 64
 # The waits Dropbox asks for (retry_after), added up, that one operation may wait out before it
 # gives up: several of its 300 s contention waits (README "How it is fast").

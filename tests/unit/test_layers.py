@@ -177,16 +177,30 @@ def test_startup_modules_import_only_the_stdlib() -> None:
     assert startup_violations(all_imports(), stdlib) == []
 
 
-def test_the_emulator_launcher_uses_no_emulator_internals() -> None:
-    """`dropbox_emulator.testing` is what users import in their CI: it talks to the process only."""
-    path = SRC / "dropbox_emulator" / "testing.py"
-    found = list(imports_of(path.read_text(), "dropbox_emulator.testing"))
-    internal = [i.imported for i in found if _under(i.imported, "dropbox_emulator")]
+# What users import in their CI (and benchmarks use): the launcher, and the pieces that let
+# another client (rclone) reach an emulator. They talk to the emulator's process only.
+USER_TOOLS = (
+    "dropbox_emulator.testing",
+    "dropbox_emulator.connect_proxy",
+    "dropbox_emulator.rclone",
+)
+
+
+@pytest.mark.parametrize("module", USER_TOOLS)
+def test_the_emulator_user_tools_use_no_emulator_internals(module: str) -> None:
+    path = SRC / Path(*module.split(".")).with_suffix(".py")
+    found = list(imports_of(path.read_text(), module))
+    internal = [
+        i.imported
+        for i in found
+        if _under(i.imported, "dropbox_emulator")
+        and not any(_under(i.imported, tool) for tool in USER_TOOLS)
+    ]
     assert internal == []
 
 
 def test_tests_and_tools_reach_the_emulator_only_through_its_launcher() -> None:
-    """Outside the emulator's own tests, the emulator is a process behind `testing`."""
+    """Outside the emulator's own tests, the emulator is a process behind its user tools."""
     offenders = []
     for top in ("tests", "benchmarks", "scripts"):
         for path in sorted((ROOT / top).rglob("*.py")):
@@ -194,8 +208,8 @@ def test_tests_and_tools_reach_the_emulator_only_through_its_launcher() -> None:
             if "emulator" in folders:  # the emulator's own tests may reach inside it
                 continue
             for imp in imports_of(path.read_text(), path.stem):
-                if _under(imp.imported, "dropbox_emulator") and not _under(
-                    imp.imported, "dropbox_emulator.testing"
+                if _under(imp.imported, "dropbox_emulator") and not any(
+                    _under(imp.imported, tool) for tool in USER_TOOLS
                 ):
                     offenders.append(f"{path.relative_to(ROOT)}:{imp.line} {imp.imported}")
     assert offenders == []

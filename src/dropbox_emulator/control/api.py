@@ -18,6 +18,9 @@
   429 answers, `early_retries` refused requests sent again before the wait they were told
   was over (other requests arriving during a wait are refused too, not counted; see
   `control.profile.Cooldowns`).
+* `GET /_emulator/concurrency` → `{"in_flight", "most_in_flight"}`: `/2/` API calls being served
+  now, and the most served at once since the start (or the last `DELETE`, which starts a new
+  high-water mark, or reset), so tests can check a client's limit on requests in flight.
 * `POST /_emulator/reset`: files, stats and faults cleared; tokens kept.
 """
 
@@ -215,6 +218,14 @@ def stats(runtime: Runtime, request: Request) -> Response:
     return Response.json(200, runtime.stats.snapshot())
 
 
+def concurrency(runtime: Runtime, request: Request) -> Response:
+    return Response.json(200, runtime.stats.concurrency())
+
+
+def restart_concurrency(runtime: Runtime, request: Request) -> Response:
+    return Response.json(200, runtime.stats.concurrency(restart=True))
+
+
 def config_view(runtime: Runtime) -> dict[str, Any]:
     config = runtime.config
     view: dict[str, Any] = {name: getattr(config, name) for name in LIVE_CONFIG}
@@ -316,6 +327,8 @@ ENDPOINTS: dict[tuple[str, str], Callable[[Runtime, Request], Response]] = {
     ("DELETE", "faults"): clear_faults,
     ("GET", "stats"): stats,
     ("GET", "realism"): realism,
+    ("GET", "concurrency"): concurrency,
+    ("DELETE", "concurrency"): restart_concurrency,
     ("GET", "config"): get_config,
     ("POST", "config"): set_config,
     ("POST", "reset"): reset,

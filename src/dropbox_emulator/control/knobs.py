@@ -43,6 +43,7 @@ def caller_fingerprint() -> Optional[str]:
 class Stats:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.in_flight = 0  # API calls being served now (outside reset: calls span it)
         self.reset()
 
     def reset(self) -> None:
@@ -58,6 +59,27 @@ class Stats:
             self.entry_contention = 0
             self.bytes_in = 0
             self.bytes_out = 0
+            self.most_in_flight = self.in_flight
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Around one API call, from its request line to its answer: counts calls at once."""
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def concurrency(self, restart: bool = False) -> dict[str, int]:
+        """What GET /_emulator/concurrency reports; `restart` starts a new high-water mark."""
+        with self._lock:
+            view = {"in_flight": self.in_flight, "most_in_flight": self.most_in_flight}
+            if restart:
+                self.most_in_flight = self.in_flight
+            return view
 
     def request(self, name: str) -> None:
         with self._lock:

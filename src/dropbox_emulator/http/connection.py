@@ -215,7 +215,8 @@ class Connection(BaseHTTPRequestHandler):
             if path.startswith("/_emulator"):
                 self._small(control_api.handle, url, reader, latency=False)
             elif path.startswith("/2/"):
-                calls.ApiCall(self, url, reader).run()
+                with self.runtime.stats.serving():
+                    calls.ApiCall(self, url, reader).run()
             elif path.startswith(("/oauth2/", "/1/oauth2/")):
                 # Other faults on these routes are the pages' to answer; a lost answer is ours.
                 if self.runtime.faults.take_lost_answer(path.strip("/")):

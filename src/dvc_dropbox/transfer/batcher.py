@@ -14,6 +14,12 @@ batch returns, its threads need a moment to start their next upload: until each 
 done so (or `linger` seconds passed) they still count as coming, so a round of uploads stays one
 batch instead of splitting in two.
 
+Two ways to hand an entry over: `commit` blocks the calling thread until that entry's own result
+(a single `put_file`), `submit` returns a `Future` at once, so the thread that sent the bytes can
+send the next file while the entry waits (`dvc push`, transfer/pipeline.py: one batch then holds
+far more entries than there are uploads in flight). A pipeline announces the entries it will hand
+over with `expect`, so the committer does not send a partial batch while more are coming.
+
 This module is pure logic: the commit call and the per-entry retry decision come from the caller
 (`uploads.py` maps them to `upload_session/finish_batch_v2`).
 """
@@ -25,6 +31,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any, Callable, Generic, Optional, TypeVar
 
 E = TypeVar("E")
@@ -59,28 +66,18 @@ class CommitterClosed(RuntimeError):
 
 
 class _Pending(Generic[E]):
-    __slots__ = (
-        "attempts",
-        "done",
-        "entry",
-        "error",
-        "not_before",
-        "queued_at",
-        "result",
-        "thread",
-        "waited",
-    )
+    __slots__ = ("attempts", "entry", "future", "not_before", "queued_at", "thread", "waited")
 
-    def __init__(self, entry: E, now: float):
+    def __init__(self, entry: E, now: float, thread: Optional[int]):
         self.entry = entry
-        self.thread = threading.get_ident()
+        # The thread blocked on this entry (`commit`), None for `submit`: only a blocked
+        # thread comes back to upload again right after its batch returns.
+        self.thread = thread
         self.queued_at = now
         self.not_before = now
         self.attempts = 0
         self.waited = 0.0
-        self.done = threading.Event()
-        self.result: Any = None
-        self.error: Optional[BaseException] = None
+        self.future: Future[Any] = Future()
 
 
 CommitFn = Callable[[list[E]], Sequence[Any]]
@@ -103,6 +100,7 @@ class BatchCommitter(Generic[E, R]):
         *,
         batch_size: int,
         idle_timeout: float = 0.2,
+        stream_idle_timeout: float = 2.0,
         max_wait: float = 2.0,
         linger: float = 0.1,
         max_attempts: Optional[int] = None,
@@ -116,6 +114,9 @@ class BatchCommitter(Generic[E, R]):
         self._commit_batch = commit_batch
         self.batch_size = batch_size
         self.idle_timeout = idle_timeout
+        # With no thread blocked on a commit (only `submit`ted entries) a pause in arrivals
+        # costs no thread, only the time until the files count: wait longer for the batch.
+        self.stream_idle_timeout = max(idle_timeout, stream_idle_timeout)
         self.max_wait = max_wait
         self.linger = linger
         self.max_attempts = max_attempts
@@ -125,8 +126,11 @@ class BatchCommitter(Generic[E, R]):
         self._clock = clock
         self._cond = threading.Condition()
         self._queue: list[_Pending[E]] = []  # waiting to be sent, in arrival order
-        self._active = 0  # uploads in progress (inside `uploading()`)
+        self._active = 0  # uploads in progress (inside `uploading()`) + entries `expect`ed
+        self._blocked_inside = 0  # of those, threads blocked in `commit` (not sending anything)
+        self._inside = threading.local()  # per thread: depth of `uploading()`
         self._waiting = 0  # entries handed over and not yet resolved
+        self._blocking = 0  # of those, handed over by `commit` (a thread waits for each)
         self._in_flight = False
         self._lingering_until = 0.0  # after a batch: its uploaders may come back until then
         self._returning: set[int] = set()  # threads whose entry was just resolved
@@ -143,32 +147,79 @@ class BatchCommitter(Generic[E, R]):
 
     @contextlib.contextmanager
     def uploading(self) -> Iterator[None]:
-        """Mark an upload as in progress: the committer waits for it before a partial batch."""
+        """Mark an upload as in progress: the committer waits for it before a partial batch.
+
+        Hand the entry over (`submit`/`commit`) inside, so there is no moment in which the
+        upload is neither in progress nor waiting (the committer would send without it).
+        """
+        depth = getattr(self._inside, "depth", 0)
+        self._inside.depth = depth + 1
         with self._cond:
             self._active += 1
             self._returning.discard(threading.get_ident())
         try:
             yield
         finally:
+            self._inside.depth = depth
             with self._cond:
                 self._active -= 1
                 self._cond.notify_all()
 
+    def expect(self, count: int) -> None:
+        """`count` more entries are on their way (negative: that many fewer), from uploads that
+        have not called `uploading()` yet: the committer keeps filling the batch for them."""
+        with self._cond:
+            self._active += count
+            self._cond.notify_all()
+
+    def submit(self, entry: E) -> Future[R]:
+        """Hand over one entry; its own result (or error) arrives through the returned Future.
+
+        The Future's callbacks run in the committer's thread: they must only hand work on.
+        """
+        return self._enqueue(entry, None).future
+
     def commit(self, entry: E) -> R:
         """Hand over one entry and block until its own result (or error) is known."""
+        pending = self._enqueue(entry, threading.get_ident())
+        pending.future.add_done_callback(self._unblocked)
+        inside = getattr(self._inside, "depth", 0) > 0
+        if inside:
+            with self._cond:
+                self._blocked_inside += 1
+                self._cond.notify_all()
+        try:
+            return pending.future.result()
+        finally:
+            if inside:
+                with self._cond:
+                    self._blocked_inside -= 1
+
+    def _enqueue(self, entry: E, thread: Optional[int]) -> _Pending[E]:
         with self._cond:
             if self._closed:
                 raise CommitterClosed("the batch committer is closed")
-            pending: _Pending[E] = _Pending(entry, self._clock())
+            pending: _Pending[E] = _Pending(entry, self._clock(), thread)
             self._last_arrival = pending.queued_at
             self._queue.append(pending)
             self._waiting += 1
+            if thread is not None:
+                self._blocking += 1
             self._ensure_thread()
             self._cond.notify_all()
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-        return pending.result
+        return pending
+
+    def _unblocked(self, future: Future[Any]) -> None:
+        with self._cond:
+            self._blocking -= 1
+
+    def _idle_timeout(self) -> float:
+        return self.idle_timeout if self._blocking else self.stream_idle_timeout
+
+    @property
+    def waiting(self) -> int:
+        """Entries handed over whose commit has not been answered yet (for progress)."""
+        return self._waiting
 
     def close(self) -> None:
         """Fail whatever still waits and stop the committer thread (idempotent)."""
@@ -198,14 +249,16 @@ class BatchCommitter(Generic[E, R]):
         if not ready:
             return None
         returning = bool(self._returning) and now < self._lingering_until
-        everyone_waiting = self._waiting >= self._active and not returning
+        # Nothing else is coming: no upload is sending bytes (threads blocked in `commit` inside
+        # `uploading()` send nothing) and no pipeline expects more entries.
+        everyone_waiting = self._active - self._blocked_inside <= 0 and not returning
         # Time spent behind an in-flight batch counts neither as idle nor as waiting.
         oldest = max(min(p.queued_at for p in ready), self._last_done)
         newest = max(self._last_arrival, self._last_done)
         if (
             len(ready) >= self.batch_size
             or everyone_waiting
-            or now - newest >= self.idle_timeout
+            or now - newest >= self._idle_timeout()
             or now - oldest >= self.max_wait
             or self._closed
         ):
@@ -226,7 +279,7 @@ class BatchCommitter(Generic[E, R]):
             else:
                 deadlines.append(max(p.queued_at, self._last_done) + self.max_wait)
         if self._queue:
-            deadlines.append(max(self._last_arrival, self._last_done) + self.idle_timeout)
+            deadlines.append(max(self._last_arrival, self._last_done) + self._idle_timeout())
         return max(0.001, min(deadlines) - now)
 
     def _run(self) -> None:
@@ -252,7 +305,9 @@ class BatchCommitter(Generic[E, R]):
                     idle_since = self._last_done = self._clock()
                     # Threads that will likely upload again; a lone uploader never waits for
                     # itself (it is the one committing next).
-                    resolved = {p.thread for p in batch if p.done.is_set()}
+                    resolved = {
+                        p.thread for p in batch if p.thread is not None and p.future.done()
+                    }
                     self._returning = resolved if len(resolved) > 1 else set()
                     self._lingering_until = idle_since + self.linger
                     self._cond.notify_all()
@@ -313,6 +368,7 @@ class BatchCommitter(Generic[E, R]):
         with self._cond:
             self._waiting -= 1
             self._cond.notify_all()
-        pending.result = result
-        pending.error = error
-        pending.done.set()
+        if error is not None:
+            pending.future.set_exception(error)
+        else:
+            pending.future.set_result(result)

@@ -25,12 +25,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, BinaryIO, Optional
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import AbstractContextManager
+from typing import Any, BinaryIO, Callable, Optional
 
 from .. import sdk_errors, sdk_internals
 from ..errors import DropboxIntegrityError, DropboxRemoteError
 from ..options import BLOCK_SIZE, MiB
-from . import upload_progress
+from . import pipeline, upload_progress
 from .batcher import BatchCommitter, RetryEntry
 from .content_hash import (
     EMPTY_CONTENT_HASH,
@@ -44,10 +47,18 @@ from .pacer import Action, Pacer, logger
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
 MAX_OFFSET_RESUMES = 10  # incorrect_offset recoveries for one chunk
 DEFAULT_MEMORY_BUDGET = 256 * MiB  # bytes of large-file chunks held at once
+# The longest a sent file waits for more entries to join its batch while uploads keep coming
+# (`dvc push` fills batches: dvc_put.py). Long enough for a batch of 1000 small files to fill
+# at a hundred files/s; an upload stream that is slower still commits every 10 s.
+COMMIT_MAX_WAIT_S = 10.0
 
 
 class SessionGone(DropboxRemoteError):
     """An upload session can no longer be committed (expired, already finished, or inconsistent)."""
+
+
+class _NoRestart(SessionGone):
+    """The session is gone and its source cannot be read again from the start."""
 
 
 # -- reading sources -----------------------------------------------------------------------------
@@ -143,7 +154,7 @@ class Uploads:
         jobs: int,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         commit_idle_timeout: float = 0.2,
-        commit_max_wait: float = 2.0,
+        commit_max_wait: float = COMMIT_MAX_WAIT_S,
     ):
         if chunk_size <= 0 or chunk_size % BLOCK_SIZE:
             raise ValueError("chunk_size must be a positive multiple of 4 MiB")
@@ -173,9 +184,8 @@ class Uploads:
             self.committer.close()
 
     def upload_file(self, lpath: str, path: str, callback: Any = None) -> Any:
-        size = os.path.getsize(lpath)
-        with open(lpath, "rb") as fobj:
-            return self.upload_fileobj(fobj, path, size, callback)
+        """Upload the local file `lpath` to `path`; returns the FileMetadata once committed."""
+        return pipeline.drive(self.upload_file_steps(lpath, path, callback))
 
     def upload_fileobj(
         self, fobj: BinaryIO, path: str, size: Optional[int], callback: Any = None
@@ -186,73 +196,134 @@ class Uploads:
             callback.set_size(size)
         source = _Source(fobj)
         progress = _Progress(callback)
+
+        @contextlib.contextmanager
+        def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
+            if attempt and not source.rewind(0):
+                raise _NoRestart(f"upload session for {path} is gone") from None
+            yield source, size
+
+        return pipeline.drive(self._upload_steps(reopen, path, progress))
+
+    def upload_file_steps(
+        self,
+        lpath: str,
+        path: str,
+        callback: Any = None,
+        on_sent: Optional[Callable[[], None]] = None,
+    ) -> pipeline.Steps[Any]:
+        """`upload_file` as steps (transfer/pipeline.py): it yields the Future of its commit once
+        its bytes are sent, so the thread can upload the next file meanwhile; returns the
+        FileMetadata. The file is open only while its bytes are sent, never during the wait.
+        `on_sent` is called once, when the bytes are sent (a progress bar for them can go)."""
+        callback = callback or upload_progress.no_callback()
+        progress = _Progress(callback)
+
+        @contextlib.contextmanager
+        def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
+            size = os.path.getsize(lpath)
+            if not attempt:
+                callback.set_size(size)
+            with open(lpath, "rb") as fobj:
+                yield _Source(fobj), size
+
+        return self._upload_steps(reopen, path, progress, on_sent)
+
+    def _upload_steps(
+        self,
+        reopen: Callable[[int], AbstractContextManager[tuple[_Source, Optional[int]]]],
+        path: str,
+        progress: _Progress,
+        on_sent: Optional[Callable[[], None]] = None,
+    ) -> pipeline.Steps[Any]:
+        """Send the bytes (`reopen(attempt)` gives the source), hand the commit over, yield its
+        Future; a session found gone at commit time is uploaded again from the start."""
+        for attempt in range(MAX_SESSION_RESTARTS + 1):
+            committing = False
+            try:
+                with contextlib.ExitStack() as sending:
+                    with reopen(attempt) as (source, size):
+                        cursor, local_hash = self._send(source, path, size, progress, sending)
+                    handed = self._hand_over(cursor, path)
+                if on_sent is not None:
+                    on_sent()
+                    on_sent = None
+                committing = True
+                if handed is None:
+                    metadata = self._commit_alone(cursor, path, local_hash)
+                else:
+                    try:
+                        metadata = yield handed
+                    except SessionGone as exc:
+                        metadata = self._already_committed(path, local_hash, exc)
+            except SessionGone as exc:
+                if attempt == MAX_SESSION_RESTARTS or isinstance(exc, _NoRestart):
+                    raise
+                # Gone at commit time is expected after a retried commit that had landed (checked
+                # by metadata first); gone while sending is worth a word.
+                log = logger.debug if committing else logger.warning
+                log("Dropbox: upload session for %s was lost, uploading again", path)
+                continue
+            return self._verified(metadata, local_hash, path)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send(
+        self,
+        source: _Source,
+        path: str,
+        size: Optional[int],
+        progress: _Progress,
+        sending: contextlib.ExitStack,
+    ) -> tuple[Any, str]:
+        """Send all bytes into a closed upload session: (its cursor, the bytes' content_hash).
+
+        `sending` gets the committer's `uploading()` once this upload's entry is near (the caller
+        hands the entry over before leaving it): at once for one request, with the last chunk
+        of a session (a big file's long upload must not hold the small files' batch back).
+        """
         if size is not None and size <= self.chunk_size:
-            return self._upload_small(source.read(size), path, progress)
+            sending.enter_context(self._uploading())
+            return self._send_small(source.read(size), progress)
         # A chunk is read only with a memory slot in hand: jobs x chunk_size could be gigabytes.
         with self._chunk_slots:
             first = source.read(self.chunk_size)
             if len(first) == self.chunk_size:
                 held = [first]  # handed over, so only the session code holds the chunk
                 del first
-                return self._upload_large(source, held, path, size, progress)
+                return self._send_session(source, held, path, size, progress, sending)
         # Turned out small (unknown or wrong size).
         if size is None:
-            callback.set_size(len(first))
-        return self._upload_small(first, path, progress)
+            progress.callback.set_size(len(first))
+        sending.enter_context(self._uploading())
+        return self._send_small(first, progress)
 
-    def _upload_small(self, data: bytes, path: str, progress: _Progress) -> Any:
+    def _send_small(self, data: bytes, progress: _Progress) -> tuple[Any, str]:
+        """One `upload_session/start` that carries every byte and closes the session."""
         from dropbox import files
 
         local_hash = content_hash(data)
-        for attempt in range(MAX_SESSION_RESTARTS + 1):
-            with self._uploading():
-                with progress.sending(0, data):
-                    result = self.pacer.call(
-                        self.client.files_upload_session_start,
-                        data,
-                        close=True,
-                        content_hash=local_hash,
-                    )
-                progress.advance_to(len(data))
-                cursor = files.UploadSessionCursor(session_id=result.session_id, offset=len(data))
-                try:
-                    metadata = self._commit(cursor, path, local_hash)
-                except SessionGone:
-                    if attempt == MAX_SESSION_RESTARTS:
-                        raise
-                    logger.debug("Dropbox: upload session for %s gone, uploading again", path)
-                    continue
-            return self._verified(metadata, local_hash, path)
-        raise AssertionError("unreachable")  # pragma: no cover
+        with progress.sending(0, data):
+            result = self.pacer.call(
+                self.client.files_upload_session_start,
+                data,
+                close=True,
+                content_hash=local_hash,
+            )
+        progress.advance_to(len(data))
+        cursor = files.UploadSessionCursor(session_id=result.session_id, offset=len(data))
+        return cursor, local_hash
 
-    def _upload_large(
+    def _send_session(
         self,
         source: _Source,
         held: list[bytes],
         path: str,
         size: Optional[int],
         progress: _Progress,
-    ) -> Any:
-        for attempt in range(MAX_SESSION_RESTARTS + 1):
-            try:
-                return self._upload_session(source, held, path, size, progress)
-            except SessionGone:
-                if attempt == MAX_SESSION_RESTARTS or not source.rewind(0):
-                    raise
-                logger.warning("Dropbox: upload session for %s was lost, uploading again", path)
-                held = [source.read(self.chunk_size)]
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _upload_session(
-        self,
-        source: _Source,
-        held: list[bytes],
-        path: str,
-        size: Optional[int],
-        progress: _Progress,
-    ) -> Any:
+        sending: contextlib.ExitStack,
+    ) -> tuple[Any, str]:
         """Sequential session: start with the held first chunk, append the rest chunk by chunk
-        (one chunk in memory: each is dropped before the next is read), close, commit."""
+        (one chunk in memory: each is dropped before the next is read), close on the last."""
         from dropbox import files
 
         first = held.pop()
@@ -280,18 +351,17 @@ class Uploads:
             request_hash = hash_of_digests(digests)
             try:
                 if last:
-                    # The last append closes the session; then the commit (through the
-                    # committer, so big and small files share the serial batch commits).
-                    with self._uploading():
-                        sent = self._append(
-                            session_id, sent, chunk, request_hash, close=True, progress=progress
-                        )
-                        if hasher.size != sent:
-                            raise SessionGone(f"upload of {path} lost track of its offset")
-                        progress.advance_to(sent)
-                        cursor = files.UploadSessionCursor(session_id=session_id, offset=sent)
-                        metadata = self._commit(cursor, path, hasher.hexdigest())
-                    return self._verified(metadata, hasher.hexdigest(), path)
+                    # The last append closes the session; its commit goes through the committer,
+                    # so big and small files share the serial batch commits.
+                    sending.enter_context(self._uploading())
+                    sent = self._append(
+                        session_id, sent, chunk, request_hash, close=True, progress=progress
+                    )
+                    if hasher.size != sent:
+                        raise SessionGone(f"upload of {path} lost track of its offset")
+                    progress.advance_to(sent)
+                    cursor = files.UploadSessionCursor(session_id=session_id, offset=sent)
+                    return cursor, hasher.hexdigest()
                 sent = self._append(
                     session_id, sent, chunk, request_hash, close=False, progress=progress
                 )
@@ -373,28 +443,33 @@ class Uploads:
             return contextlib.nullcontext()
         return self.committer.uploading()
 
-    def _commit(self, cursor: Any, path: str, local_hash: str) -> Any:
+    def _hand_over(self, cursor: Any, path: str) -> Optional[Future[Any]]:
+        """The entry to the committer (its Future), or None with `batch_size 1`."""
+        from dropbox import files
+
+        if self.committer is None:
+            return None
+        commit = files.CommitInfo(path=path, mode=files.WriteMode.overwrite, mute=True)
+        arg = files.UploadSessionFinishArg(cursor=cursor, commit=commit)
+        return self.committer.submit(_Commit(arg))
+
+    def _commit_alone(self, cursor: Any, path: str, local_hash: str) -> Any:
+        """`batch_size 1`: this file's own `upload_session/finish`."""
         from dropbox import exceptions, files
 
         commit = files.CommitInfo(path=path, mode=files.WriteMode.overwrite, mute=True)
-        if self.committer is None:
-            try:
-                return self.pacer.call(
-                    self.client.files_upload_session_finish,
-                    b"",
-                    cursor,
-                    commit,
-                    content_hash=EMPTY_CONTENT_HASH,
-                )
-            except exceptions.ApiError as exc:
-                if getattr(exc.error, "is_lookup_failed", lambda: False)():
-                    return self._already_committed(path, local_hash, exc)
-                raise
-        arg = files.UploadSessionFinishArg(cursor=cursor, commit=commit)
         try:
-            return self.committer.commit(_Commit(arg))
-        except SessionGone as exc:
-            return self._already_committed(path, local_hash, exc)
+            return self.pacer.call(
+                self.client.files_upload_session_finish,
+                b"",
+                cursor,
+                commit,
+                content_hash=EMPTY_CONTENT_HASH,
+            )
+        except exceptions.ApiError as exc:
+            if getattr(exc.error, "is_lookup_failed", lambda: False)():
+                return self._already_committed(path, local_hash, exc)
+            raise
 
     def _already_committed(self, path: str, local_hash: str, cause: Exception) -> Any:
         """The session is gone: success if `path` already holds these bytes, else re-upload."""
