@@ -7,7 +7,9 @@ multi-piece sessions are assembled in `tmp/` into a blob, outside the database l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import secrets
 import shutil
 import sqlite3
@@ -65,6 +67,7 @@ class Sessions:
         self._database = db
         self._blobs = blobs
         self._pieces = data_dir / "sessions"
+        self._pieces_prefix = f"{self._pieces}{os.sep}"
         self._tmp = data_dir / "tmp"
         self.ttl_s: float = SESSION_TTL_S
         self._locks: dict[str, threading.Lock] = {}
@@ -86,9 +89,10 @@ class Sessions:
         with self._database.lock:
             return self._locks.setdefault(session_id, threading.Lock())
 
-    def _piece_path(self, session_id: str, offset: int) -> Path:
+    def _piece_path(self, session_id: str, offset: int) -> str:
+        # A plain string: pathlib's joins and fspath were a tenth of a finish_batch_v2 entry.
         safe = session_id.replace(":", "_")
-        return self._pieces / f"{safe}.{offset:016d}"
+        return f"{self._pieces_prefix}{safe}.{offset:016d}"
 
     def _add_piece(
         self, db: sqlite3.Connection, session_id: str, offset: int, body: Optional[Body]
@@ -199,7 +203,8 @@ class Sessions:
         with self._database.tx() as db:
             self._set_blob(db, session_id, content_hash, total_size)
         for offset, _size, _hash in pieces:  # a single piece was moved into the blob store
-            self._piece_path(session_id, offset).unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._piece_path(session_id, offset))
         return content_hash, total_size
 
     @staticmethod
@@ -269,7 +274,7 @@ class Sessions:
         turn the assembled blob back into its first piece (copy; blobs are shared)."""
         dest = self._piece_path(session_id, 0)
         shutil.copyfile(self._blobs.path(content_hash), dest)
-        size = dest.stat().st_size
+        size = os.stat(dest).st_size
         if size:
             db.execute(
                 "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash) "
