@@ -53,6 +53,8 @@ from dropbox_emulator.http.bodies import (
     spool_pipelined,
 )
 from dropbox_emulator.state.account import ACCOUNT_ID
+from dropbox_emulator.state.blobs import INLINE_MAX
+from dropbox_emulator.state.blobs import content_hash as hash_of
 from dropbox_emulator.state.store import Store
 
 if TYPE_CHECKING:
@@ -150,7 +152,7 @@ class ApiCall:
             self._call(info, call, fault)
         finally:
             current_caller.digest = None
-            if body is not None and not body.taken:
+            if body is not None and body.path is not None and not body.taken:
                 with contextlib.suppress(OSError):
                     body.path.unlink()
 
@@ -383,8 +385,17 @@ class ApiCall:
         raise _Answered
 
     def _spool(self, info: RouteInfo) -> Body:
-        """Stream the body to a file in the data dir while computing its content hash."""
+        """Stream the body to a file in the data dir while computing its content hash; a
+        small body of known length is read into memory instead (no file per small upload)."""
         reader, stats = self.reader, self.runtime.stats
+        if reader.length is not None and reader.length <= INLINE_MAX:
+            try:
+                data = reader.read(reader.length) if reader.length else b""
+            finally:
+                stats.add_in(reader.consumed)
+            if len(data) < reader.length:
+                raise ClientGone("request body ended early")
+            return Body(path=None, size=len(data), content_hash=hash_of(data), data=data)
         fd, name = tempfile.mkstemp(dir=str(self.conn.server.spool_dir), prefix="body-")
         path = Path(name)
         try:

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS sessions(
     blob_hash TEXT, blob_size INTEGER);
 CREATE TABLE IF NOT EXISTS pieces(
     session_id TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL,
-    content_hash TEXT NOT NULL, PRIMARY KEY (session_id, offset));
+    content_hash TEXT NOT NULL, data BLOB, PRIMARY KEY (session_id, offset));
 """
 
 
@@ -73,6 +73,10 @@ class Sessions:
         self._locks: dict[str, threading.Lock] = {}
         self._make_dirs()
         db.create(SCHEMA)
+        with db.lock:  # data dirs from before small pieces were kept inline
+            columns = {row[1] for row in db.connection.execute("PRAGMA table_info(pieces)")}
+            if "data" not in columns:
+                db.connection.execute("ALTER TABLE pieces ADD COLUMN data BLOB")
 
     def _make_dirs(self) -> None:
         for folder in (self._pieces, self._tmp):
@@ -99,11 +103,12 @@ class Sessions:
     ) -> None:
         if body is None or body.size == 0:
             return
-        move(body.take(), self._piece_path(session_id, offset))
+        if body.data is None:  # spooled: the file becomes the piece; small ones stay inline
+            move(body.take(), self._piece_path(session_id, offset))
         db.execute(
-            "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash) "
-            "VALUES (?, ?, ?, ?)",
-            (session_id, offset, body.size, body.content_hash),
+            "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash, data) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (session_id, offset, body.size, body.content_hash, body.data),
         )
 
     def start(self, session_type: str, close: bool, body: Optional[Body]) -> str:
@@ -188,21 +193,24 @@ class Sessions:
             if session.blob_hash is not None and session.size is not None:
                 return session.blob_hash, session.size
             pieces = db.execute(
-                "SELECT offset, size, content_hash FROM pieces WHERE session_id = ? "
-                "ORDER BY offset",
+                "SELECT offset, size, content_hash, data IS NOT NULL FROM pieces "
+                "WHERE session_id = ? ORDER BY offset",
                 (session_id,),
             ).fetchall()
             if len(pieces) == 1 and pieces[0][0] == 0:
-                # One piece (every small file): a rename, cheap enough to do in this transaction
-                # instead of a second one (finish_batch_v2 pays this per entry).
-                _offset, total_size, content_hash = pieces[0]
-                self._blobs.place(self._piece_path(session_id, 0), content_hash)
+                # One piece (every small file): a row copy or a rename, cheap enough to do in
+                # this transaction instead of a second one (finish_batch_v2 pays it per entry).
+                _offset, total_size, content_hash, inline = pieces[0]
+                if inline:
+                    self._blobs.put_inline(db, content_hash, self._inline(db, session_id, 0))
+                else:
+                    self._blobs.place(self._piece_path(session_id, 0), content_hash)
                 self._set_blob(db, session_id, content_hash, total_size)
                 return content_hash, total_size
         content_hash, total_size = self._assemble(session_id, pieces)
         with self._database.tx() as db:
             self._set_blob(db, session_id, content_hash, total_size)
-        for offset, _size, _hash in pieces:  # a single piece was moved into the blob store
+        for offset, _size, _hash, _inline in pieces:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._piece_path(session_id, offset))
         return content_hash, total_size
@@ -262,6 +270,13 @@ class Sessions:
             )
             session.blob_hash = None
 
+    @staticmethod
+    def _inline(db: sqlite3.Connection, session_id: str, offset: int) -> bytes:
+        row = db.execute(
+            "SELECT data FROM pieces WHERE session_id = ? AND offset = ?", (session_id, offset)
+        ).fetchone()
+        return bytes(row[0])
+
     def _set_blob(self, db: sqlite3.Connection, session_id: str, blob_hash: str, size: int) -> None:
         db.execute(
             "UPDATE sessions SET blob_hash = ?, blob_size = ? WHERE id = ?",
@@ -272,27 +287,37 @@ class Sessions:
     def _unassemble(self, db: sqlite3.Connection, session_id: str, content_hash: str) -> None:
         """A sequential session whose data was assembled by a failed finish gets more bytes:
         turn the assembled blob back into its first piece (copy; blobs are shared)."""
-        dest = self._piece_path(session_id, 0)
-        shutil.copyfile(self._blobs.path(content_hash), dest)
-        size = os.stat(dest).st_size
+        data = self._blobs.inline(content_hash)
+        if data is None:
+            dest = self._piece_path(session_id, 0)
+            shutil.copyfile(self._blobs.path(content_hash), dest)
+            size = os.stat(dest).st_size
+        else:
+            size = len(data)
         if size:
             db.execute(
-                "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash) "
-                "VALUES (?, 0, ?, ?)",
-                (session_id, size, content_hash),
+                "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash, data) "
+                "VALUES (?, 0, ?, ?, ?)",
+                (session_id, size, content_hash, data),
             )
 
-    def _assemble(self, session_id: str, pieces: list[tuple[int, int, str]]) -> tuple[str, int]:
-        """Concatenate pieces into a blob, hashing as we go (bounded memory)."""
-        if len(pieces) == 1 and pieces[0][0] == 0:
-            offset, size, content_hash = pieces[0]
-            self._blobs.place(self._piece_path(session_id, offset), content_hash)
-            return content_hash, size
+    def _assemble(
+        self, session_id: str, pieces: list[tuple[int, int, str, int]]
+    ) -> tuple[str, int]:
+        """Concatenate pieces into a blob file, hashing as we go (bounded memory: inline
+        pieces are read one at a time)."""
         hasher = ContentHasher()
         tmp = self._tmp / secrets.token_hex(12)
         total = 0
         with open(tmp, "wb") as out:
-            for offset, _size, _hash in pieces:
+            for offset, _size, _hash, inline in pieces:
+                if inline:
+                    with self._database.lock:
+                        data = self._inline(self._database.connection, session_id, offset)
+                    hasher.update(data)
+                    out.write(data)
+                    total += len(data)
+                    continue
                 with open(self._piece_path(session_id, offset), "rb") as src:
                     while True:
                         chunk = src.read(_COPY_CHUNK)

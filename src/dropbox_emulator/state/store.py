@@ -32,7 +32,7 @@ class Store:
         self.config = config
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.database = Database(self.data_dir / "files.sqlite3")
-        self.blobs = Blobs(self.data_dir / "blobs")
+        self.blobs = Blobs(self.data_dir / "blobs", self.database)
         self.tree = Tree(self.database, config)
         self.sessions = Sessions(self.database, self.blobs, self.data_dir)
         self.listing = Listing(self.database)
