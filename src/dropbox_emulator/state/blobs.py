@@ -129,6 +129,22 @@ class Blobs:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def inline_size(self, content_hash: str) -> Optional[int]:
+        """The size of a small content kept inline, None if it is not."""
+        with self._database.lock:
+            row = self._database.connection.execute(
+                "SELECT length(data) FROM small_blobs WHERE content_hash = ?", (content_hash,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def read_small(self, content_hash: str) -> bytes:
+        """All bytes of a content known to be small (its row, or its file)."""
+        data = self.inline(content_hash)
+        if data is None:
+            with open(self._path(content_hash), "rb") as src:
+                data = src.read()
+        return data
+
     def _path(self, content_hash: str) -> str:
         # Strings inside: pathlib's object churn showed in the per-entry cost of finishes.
         return f"{self._prefix}{content_hash[:2]}{os.sep}{content_hash}"

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS sessions(
     blob_hash TEXT, blob_size INTEGER);
 CREATE TABLE IF NOT EXISTS pieces(
     session_id TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL,
-    content_hash TEXT NOT NULL, data BLOB, PRIMARY KEY (session_id, offset));
+    content_hash TEXT NOT NULL, inline INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (session_id, offset));
 """
 
 
@@ -75,8 +76,10 @@ class Sessions:
         db.create(SCHEMA)
         with db.lock:  # data dirs from before small pieces were kept inline
             columns = {row[1] for row in db.connection.execute("PRAGMA table_info(pieces)")}
-            if "data" not in columns:
-                db.connection.execute("ALTER TABLE pieces ADD COLUMN data BLOB")
+            if "inline" not in columns:
+                db.connection.execute(
+                    "ALTER TABLE pieces ADD COLUMN inline INTEGER NOT NULL DEFAULT 0"
+                )
 
     def _make_dirs(self) -> None:
         for folder in (self._pieces, self._tmp):
@@ -103,12 +106,16 @@ class Sessions:
     ) -> None:
         if body is None or body.size == 0:
             return
-        if body.data is None:  # spooled: the file becomes the piece; small ones stay inline
+        if body.data is None:  # spooled: the file becomes the piece
             move(body.take(), self._piece_path(session_id, offset))
+        else:
+            # Small bytes go straight to the blob store under their own content hash: a
+            # one-piece session (every small file) then finishes without moving any data.
+            self._blobs.put_inline(db, body.content_hash, body.data)
         db.execute(
-            "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash, data) "
+            "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash, inline) "
             "VALUES (?, ?, ?, ?, ?)",
-            (session_id, offset, body.size, body.content_hash, body.data),
+            (session_id, offset, body.size, body.content_hash, int(body.data is not None)),
         )
 
     def start(self, session_type: str, close: bool, body: Optional[Body]) -> str:
@@ -193,17 +200,15 @@ class Sessions:
             if session.blob_hash is not None and session.size is not None:
                 return session.blob_hash, session.size
             pieces = db.execute(
-                "SELECT offset, size, content_hash, data IS NOT NULL FROM pieces "
+                "SELECT offset, size, content_hash, inline FROM pieces "
                 "WHERE session_id = ? ORDER BY offset",
                 (session_id,),
             ).fetchall()
             if len(pieces) == 1 and pieces[0][0] == 0:
-                # One piece (every small file): a row copy or a rename, cheap enough to do in
-                # this transaction instead of a second one (finish_batch_v2 pays it per entry).
+                # One piece (every small file): already a blob when inline, else a rename,
+                # cheap enough to do in this transaction (finish_batch_v2 pays it per entry).
                 _offset, total_size, content_hash, inline = pieces[0]
-                if inline:
-                    self._blobs.put_inline(db, content_hash, self._inline(db, session_id, 0))
-                else:
+                if not inline:
                     self._blobs.place(self._piece_path(session_id, 0), content_hash)
                 self._set_blob(db, session_id, content_hash, total_size)
                 return content_hash, total_size
@@ -270,13 +275,6 @@ class Sessions:
             )
             session.blob_hash = None
 
-    @staticmethod
-    def _inline(db: sqlite3.Connection, session_id: str, offset: int) -> bytes:
-        row = db.execute(
-            "SELECT data FROM pieces WHERE session_id = ? AND offset = ?", (session_id, offset)
-        ).fetchone()
-        return bytes(row[0])
-
     def _set_blob(self, db: sqlite3.Connection, session_id: str, blob_hash: str, size: int) -> None:
         db.execute(
             "UPDATE sessions SET blob_hash = ?, blob_size = ? WHERE id = ?",
@@ -287,18 +285,17 @@ class Sessions:
     def _unassemble(self, db: sqlite3.Connection, session_id: str, content_hash: str) -> None:
         """A sequential session whose data was assembled by a failed finish gets more bytes:
         turn the assembled blob back into its first piece (copy; blobs are shared)."""
-        data = self._blobs.inline(content_hash)
-        if data is None:
+        size = self._blobs.inline_size(content_hash)
+        inline = size is not None
+        if size is None:
             dest = self._piece_path(session_id, 0)
             shutil.copyfile(self._blobs.path(content_hash), dest)
             size = os.stat(dest).st_size
-        else:
-            size = len(data)
         if size:
             db.execute(
-                "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash, data) "
+                "INSERT OR REPLACE INTO pieces(session_id, offset, size, content_hash, inline) "
                 "VALUES (?, 0, ?, ?, ?)",
-                (session_id, size, content_hash, data),
+                (session_id, size, content_hash, int(inline)),
             )
 
     def _assemble(
@@ -310,10 +307,9 @@ class Sessions:
         tmp = self._tmp / secrets.token_hex(12)
         total = 0
         with open(tmp, "wb") as out:
-            for offset, _size, _hash, inline in pieces:
+            for offset, _size, piece_hash, inline in pieces:
                 if inline:
-                    with self._database.lock:
-                        data = self._inline(self._database.connection, session_id, offset)
+                    data = self._blobs.read_small(piece_hash)
                     hasher.update(data)
                     out.write(data)
                     total += len(data)
