@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from dropbox import common
-from dropbox import stone_serializers as serializers
 
 from dropbox_emulator.control.faults import Fault
 from dropbox_emulator.control.knobs import current_caller
@@ -99,7 +98,7 @@ class RouteServices:
         jobs = self._runtime.store.jobs
         delay = self._runtime.realism.job_delay_s()
         if delay <= 0:
-            return jobs.add(kind, serializers.json_encode(validator, work()))
+            return jobs.add(kind, wire.json_encode(validator, work()))
         job_id = jobs.add(kind, "")
         caller = getattr(current_caller, "digest", None)
 
@@ -107,7 +106,7 @@ class RouteServices:
             current_caller.digest = caller
             time.sleep(delay)
             try:
-                jobs.finish(job_id, serializers.json_encode(validator, work()))
+                jobs.finish(job_id, wire.json_encode(validator, work()))
             except Exception:
                 traceback.print_exc(file=sys.stderr)
                 jobs.forget(job_id)  # its /check answers invalid_async_job_id, never hangs

@@ -7,6 +7,7 @@ texts, 401/409/422/429 JSON with `error_summary`). No I/O here; the routes thems
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any, Optional, Union
 
@@ -79,8 +80,123 @@ def error_text(info_or_name: Union[RouteInfo, str], message: str) -> str:
 
 
 def encode_result(info: RouteInfo, result: Any) -> str:
-    encoded: str = ss.json_encode(info.route.result_type, result)
-    return encoded
+    return json_encode(info.route.result_type, result)
+
+
+# How stone's encode_sub treats each validator class (its isinstance chain, in its order).
+_LIST, _MAP, _NULLABLE, _PRIMITIVE, _STRUCT_TREE, _STRUCT, _UNION = range(7)
+
+
+def _kind(validator_type: type) -> int:
+    for base, kind in (
+        (bv.List, _LIST),
+        (bv.Map, _MAP),
+        (bv.Nullable, _NULLABLE),
+        (bv.Primitive, _PRIMITIVE),
+        (bv.StructTree, _STRUCT_TREE),
+        (bv.Struct, _STRUCT),
+        (bv.Union, _UNION),
+    ):
+        if issubclass(validator_type, base):
+            return kind
+    raise bv.ValidationError(f"Unsupported data type {validator_type.__name__}")
+
+
+_PLAIN, _INTEGER, _TIMESTAMP, _VOID, _BYTES = range(5)
+
+
+def _primitive_kind(validator: Any) -> int:
+    if isinstance(validator, bv.Void):
+        return _VOID
+    if isinstance(validator, bv.Timestamp):
+        return _TIMESTAMP
+    if isinstance(validator, bv.Bytes):
+        return _BYTES
+    if isinstance(validator, bv.Integer):
+        return _INTEGER
+    return _PLAIN
+
+
+class _Encoder(ss.StoneToPythonPrimitiveSerializer):
+    """`ss.json_encode`'s serializer (no caller permissions, aliases or redaction) with its
+    per-value dispatch looked up once per validator class and each struct's field list built
+    once: the same validation calls and the same JSON, at about half the CPU (the stone
+    encoder was a quarter of a finish_batch_v2 entry). tests/unit/emulator/test_wire.py
+    compares it with stone's."""
+
+    def __init__(self) -> None:
+        super().__init__(None, None, False, False, False)
+        self._kinds: dict[type, int] = {}
+        self._primitive_kinds: dict[type, int] = {}
+        self._fields: dict[Any, list[tuple[str, Any, str]]] = {}
+
+    def encode_sub(self, validator: Any, value: Any) -> Any:
+        kind = self._kinds.get(type(validator))
+        if kind is None:
+            kind = self._kinds[type(validator)] = _kind(type(validator))
+        if kind == _PRIMITIVE:
+            validator.validate(value)
+            return self.encode_primitive(validator, value)
+        if kind == _STRUCT:
+            validator.validate_type_only(value)
+            return self.encode_struct(validator, value)
+        if kind == _UNION:
+            validator.validate_type_only(value)
+            return self.encode_union(validator, value)
+        if kind == _LIST:
+            validator.validate(value)
+            return self.encode_list(validator, value)
+        if kind == _NULLABLE:
+            validator.validate(value)
+            return self.encode_nullable(validator, value)
+        if kind == _MAP:
+            validator.validate(value)
+            return self.encode_map(validator, value)
+        validator.validate(value)
+        return self.encode_struct_tree(validator, value)
+
+    def encode_primitive(self, validator: Any, value: Any) -> Any:
+        # stone's encode_primitive, its isinstance chain (ABC checks) decided once per class.
+        kind = self._primitive_kinds.get(type(validator))
+        if kind is None:
+            kind = self._primitive_kinds[type(validator)] = _primitive_kind(validator)
+        if kind == _PLAIN:
+            return value
+        if kind == _INTEGER:
+            return int(value) if isinstance(value, bool) else value
+        if kind == _TIMESTAMP:
+            return value.strftime(validator.format)
+        if kind == _VOID:
+            return None
+        return base64.b64encode(value).decode("ascii")
+
+    def encode_struct(self, validator: Any, value: Any) -> dict[str, Any]:
+        definition = validator.definition
+        fields = self._fields.get(definition)
+        if fields is None:
+            fields = [(name, sub, f"_{name}_value") for name, sub in definition._all_fields_]
+            self._fields[definition] = fields
+        encoded: dict[str, Any] = {}
+        for name, sub, value_key in fields:
+            try:
+                field_value = getattr(value, name)
+            except AttributeError as exc:
+                raise bv.ValidationError(exc.args[0]) from None
+            if field_value is not None and getattr(value, value_key) is not bb.NOT_SET:
+                try:
+                    encoded[name] = self.encode_sub(sub, field_value)
+                except bv.ValidationError as exc:
+                    exc.add_parent(name)
+                    raise
+        return encoded
+
+
+_ENCODER = _Encoder()
+
+
+def json_encode(validator: Any, value: Any) -> str:
+    """What `ss.json_encode(validator, value)` returns (see `_Encoder`)."""
+    return json.dumps(_ENCODER.encode(validator, value))
 
 
 def _tag_path(value: Any, depth: int = 0) -> list[str]:
