@@ -13,6 +13,7 @@ import dataclasses
 import datetime
 import secrets
 import sqlite3
+import time
 from typing import Any, Optional
 
 from dropbox_emulator.config import EmulatorConfig
@@ -53,9 +54,19 @@ BEGIN UPDATE counters SET value = value
 """
 
 
+_clock: tuple[int, datetime.datetime] = (0, datetime.datetime(1970, 1, 1))
+
+
 def now() -> datetime.datetime:
-    """Server time: naive UTC, whole seconds (what the wire format carries)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+    """Server time: naive UTC, whole seconds (what the wire format carries). Built once per
+    second: a finish_batch_v2 entry asks up to three times."""
+    global _clock
+    second = int(time.time())
+    cached_second, value = _clock
+    if cached_second != second:
+        value = datetime.datetime.fromtimestamp(second, datetime.timezone.utc).replace(tzinfo=None)
+        _clock = (second, value)
+    return value
 
 
 def format_time(value: datetime.datetime) -> str:
