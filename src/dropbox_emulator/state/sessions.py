@@ -49,6 +49,11 @@ class SessionFailure(Exception):
         self.correct_offset = correct_offset
 
 
+class NeedsAssembly(Exception):
+    """`finish_data(assemble=False)` met a session whose pieces must be concatenated: call it
+    again outside any transaction (assembling holds no database lock)."""
+
+
 @dataclasses.dataclass
 class _Session:
     """A row of `sessions`; `blob_hash`/`size` once its pieces are assembled into a blob."""
@@ -185,10 +190,16 @@ class Sessions:
             )
 
     def finish_data(
-        self, session_id: str, offset: int, body: Optional[Body], require_closed: bool
+        self,
+        session_id: str,
+        offset: int,
+        body: Optional[Body],
+        require_closed: bool,
+        assemble: bool = True,
     ) -> tuple[str, int]:
         """Check a session for finishing (appending the finish call's own bytes) and assemble
-        its pieces into a blob; returns (content_hash, size). Hold `lock(session_id)`."""
+        its pieces into a blob; returns (content_hash, size). Hold `lock(session_id)`. With
+        `assemble=False`, a session needing assembly raises NeedsAssembly before any change."""
         with self._database.tx() as db:
             session = self._session(db, session_id)
             if session.finished:
@@ -212,6 +223,8 @@ class Sessions:
                     self._blobs.place(self._piece_path(session_id, 0), content_hash)
                 self._set_blob(db, session_id, content_hash, total_size)
                 return content_hash, total_size
+            if not assemble:
+                raise NeedsAssembly(session_id)
         content_hash, total_size = self._assemble(session_id, pieces)
         with self._database.tx() as db:
             self._set_blob(db, session_id, content_hash, total_size)
