@@ -159,3 +159,60 @@ def test_same_validation_error_as_stone() -> None:
         with pytest.raises(bv.ValidationError) as theirs:
             ss.json_encode(validator, value)
         assert str(ours.value) == str(theirs.value)
+
+
+def _batch(*commits: str) -> str:
+    """A finish_batch_v2 argument with one entry per commit (JSON text)."""
+    cursor = '{"session_id": "pid_upload_session:a", "offset": 16384}'
+    entries = ", ".join(f'{{"cursor": {cursor}, "commit": {commit}}}' for commit in commits)
+    return f'{{"entries": [{entries}]}}'
+
+
+BATCH = files.UploadSessionFinishBatchArg_validator
+DECODE_CASES: list[tuple[Any, str]] = [
+    (BATCH, _batch('{"path": "/a"}')),
+    (
+        BATCH,
+        _batch(
+            '{"path": "/a", "mode": "overwrite", "autorename": false, "mute": true}',
+            '{"path": "/b", "mode": {".tag": "update", "update": "0123456789"},'
+            ' "client_modified": "2026-12-02T00:08:14Z", "strict_conflict": true}',
+        ),
+    ),
+    (BATCH, _batch('{"path": 1}')),
+    (BATCH, _batch('{"pat": "/a"}')),
+    (BATCH, _batch('{"path": "/a", "mode": "sideways"}')),
+    (BATCH, _batch('{"path": "/a", "client_modified": "yesterday"}')),
+    (files.UploadSessionFinishBatchArg_validator, '{"entries": {}}'),
+    (files.UploadSessionFinishBatchArg_validator, "[1, 2"),
+    (files.UploadSessionStartArg_validator, '{"close": true, "session_type": "concurrent"}'),
+    (files.UploadSessionStartArg_validator, '{"close": "yes"}'),
+    (files.UploadSessionStartArg_validator, '{"session_type": {".tag": "sequential", "x": 1}}'),
+    (files.UploadArg_validator, '{"path": "/a", "mode": {".tag": "add"}, "content_hash": "ab"}'),
+    (files.ListFolderArg_validator, '{"path": "", "recursive": true, "limit": 2000}'),
+    (files.ListFolderArg_validator, '{"path": "", "limit": 0}'),
+    (files.ListFolderContinueArg_validator, '{"cursor": "c"}'),
+    (files.DeleteBatchArg_validator, '{"entries": [{"path": "/a", "parent_rev": "0123456789"}]}'),
+    (
+        files.GetMetadataArg_validator,
+        '{"path": "/a", "include_property_groups": {".tag": "filter_some", "filter_some": ["x"]}}',
+    ),
+    (common.PathRoot_validator, '{".tag": "root", "root": "123"}'),
+    (bv.Void(), "null"),
+    (bv.Void(), "1"),
+    (bv.String(), '"x"'),
+]
+
+
+def _decoded(decode: Any, validator: Any, text: str) -> tuple[str, str]:
+    try:
+        return "value", repr(decode(validator, text))
+    except bv.ValidationError as exc:
+        return "error", str(exc)
+
+
+@pytest.mark.parametrize("case", range(len(DECODE_CASES)))
+def test_same_decoding_as_stone(case: int) -> None:
+    validator, text = DECODE_CASES[case]
+    ours = _decoded(wire.json_decode, validator, text)
+    assert ours == _decoded(lambda v, t: ss.json_decode(v, t, strict=True), validator, text)
