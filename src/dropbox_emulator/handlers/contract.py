@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol, TypeVar
+from typing import Any, Callable, Optional, Protocol, TypeVar, Union
 
 from dropbox import common, files
 from dropbox import stone_base as bb
@@ -72,10 +72,11 @@ class TooManyWriteOperations(Exception):
 
 @dataclasses.dataclass
 class DownloadResult:
-    """What a download-style handler returns; the server serves `blob` (Range, 206, faults)."""
+    """What a download-style handler returns; the server serves `blob` (Range, 206, faults):
+    a file, or the bytes of a small content."""
 
     metadata: files.FileMetadata
-    blob: Path
+    blob: Union[Path, bytes]
     size: int
 
 

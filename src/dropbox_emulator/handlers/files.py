@@ -196,7 +196,7 @@ def download(call: Call, services: Services) -> DownloadResult:
     assert entry.content_hash is not None
     return DownloadResult(
         metadata=file_metadata(shown(call, entry)),
-        blob=store.blobs.path(entry.content_hash),
+        blob=store.blobs.source(entry.content_hash),
         size=entry.size or 0,
     )
 

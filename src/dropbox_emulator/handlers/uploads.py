@@ -36,11 +36,15 @@ from dropbox_emulator.handlers.shared import (
 from dropbox_emulator.state import paths
 from dropbox_emulator.state.blobs import EMPTY_HASH, Body
 from dropbox_emulator.state.metadata import file_metadata, void
-from dropbox_emulator.state.sessions import SessionFailure
+from dropbox_emulator.state.sessions import NeedsAssembly, SessionFailure
 from dropbox_emulator.state.tree import FileCommit, WriteFailure
 
 MAX_BATCH_SESSIONS = 1000
 _FINISH_BATCH_JOB = "finish_batch"
+# Entries prepared, and placed, per SQLite commit in a batch: one commit per entry rewrote the
+# same index pages to the WAL each time; a chunk keeps the database lock (which every other
+# request needs) for only a few milliseconds.
+_COMMIT_CHUNK = 50
 
 
 def _check_body(call: Call, content_hash: Optional[str]) -> Optional[str]:
@@ -194,13 +198,15 @@ def _prepare_finish(
     arg: files.UploadSessionFinishArg,
     body: Optional[Body],
     require_closed: bool,
+    assemble: bool = True,
 ) -> _Prepared:
     """Validate a session for finishing and assemble its data; raises RouteError-ready
-    `files.UploadSessionFinishError` values wrapped in _FinishFailed."""
+    `files.UploadSessionFinishError` values wrapped in _FinishFailed (and NeedsAssembly, see
+    `Sessions.finish_data`)."""
     store = services.store
     try:
         content_hash, size = store.sessions.finish_data(
-            arg.cursor.session_id, arg.cursor.offset, body, require_closed
+            arg.cursor.session_id, arg.cursor.offset, body, require_closed, assemble
         )
     except SessionFailure as failure:
         raise _FinishFailed(session_finish_error(failure)) from None
@@ -242,25 +248,57 @@ def upload_session_finish(call: Call, services: Services) -> files.FileMetadata:
             raise contended(services, busy, error) from None
 
 
+def _prepare_batch(
+    call: Call,
+    services: Services,
+    entries: list[files.UploadSessionFinishArg],
+    results: list[Optional[files.UploadSessionFinishBatchResultEntry]],
+) -> list[tuple[int, _Prepared]]:
+    """Prepare every entry (faults and failures go to `results`); caller holds the sessions'
+    locks."""
+    outcome = files.UploadSessionFinishBatchResultEntry
+    prepared: list[tuple[int, _Prepared]] = []
+    # Prepared in chunks of one SQLite commit each; sessions whose pieces must be
+    # concatenated wait until after their chunk, so no assembly holds the database lock.
+    later: list[int] = []
+    for first in range(0, len(entries), _COMMIT_CHUNK):
+        with services.store.transaction():
+            for index in range(first, min(first + _COMMIT_CHUNK, len(entries))):
+                injected = services.entry_failure(call)
+                if injected is not None:  # a fault: uncommitted, its session stays open
+                    error = void(files.UploadSessionFinishError, injected)
+                    results[index] = outcome.failure(error)
+                    continue
+                try:
+                    item = _prepare_finish(call, services, entries[index], None, True, False)
+                except _FinishFailed as failed:
+                    results[index] = outcome.failure(failed.error)
+                except NeedsAssembly:
+                    later.append(index)
+                else:
+                    prepared.append((index, item))
+        for index in later:
+            try:
+                prepared.append(
+                    (index, _prepare_finish(call, services, entries[index], None, True))
+                )
+            except _FinishFailed as failed:
+                results[index] = outcome.failure(failed.error)
+        later.clear()
+    prepared.sort(key=lambda pair: pair[0])  # commits follow the entries' order
+    return prepared
+
+
 def _finish_batch(
     call: Call, services: Services, entries: list[files.UploadSessionFinishArg]
 ) -> list[files.UploadSessionFinishBatchResultEntry]:
     """Finish every entry; all placements happen inside one commit (per namespace)."""
     outcome = files.UploadSessionFinishBatchResultEntry
     results: list[Optional[files.UploadSessionFinishBatchResultEntry]] = [None] * len(entries)
-    prepared: list[tuple[int, _Prepared]] = []
     with ExitStack() as locks:
         for session_id in sorted({entry.cursor.session_id for entry in entries}):
             locks.enter_context(services.store.sessions.lock(session_id))
-        for index, entry in enumerate(entries):
-            injected = services.entry_failure(call)
-            if injected is not None:  # a fault: this entry stays uncommitted, its session open
-                results[index] = outcome.failure(void(files.UploadSessionFinishError, injected))
-                continue
-            try:
-                prepared.append((index, _prepare_finish(call, services, entry, None, True)))
-            except _FinishFailed as failed:
-                results[index] = outcome.failure(failed.error)
+        prepared = _prepare_batch(call, services, entries, results)
         per_entry: Optional[bool] = None  # drawn at the first lost namespace
         # One commit per namespace: entries of a namespace that is busy fail, the others commit
         # (sdk-js#270: a finish_batch answered with per-entry too_many_write_operations).
@@ -268,11 +306,15 @@ def _finish_batch(
             group = [(index, item) for index, item in prepared if item.location.ns == ns]
             try:
                 with services.commit(ns):
-                    for index, item in group:
-                        try:
-                            results[index] = outcome.success(_commit_prepared(call, services, item))
-                        except _FinishFailed as failed:
-                            results[index] = outcome.failure(failed.error)
+                    for first in range(0, len(group), _COMMIT_CHUNK):
+                        with services.store.transaction():
+                            for index, item in group[first : first + _COMMIT_CHUNK]:
+                                try:
+                                    placed = _commit_prepared(call, services, item)
+                                except _FinishFailed as failed:
+                                    results[index] = outcome.failure(failed.error)
+                                else:
+                                    results[index] = outcome.success(placed)
             except TooManyWriteOperations:
                 if per_entry is None:
                     # A whole-call 429 only while nothing of this batch is committed yet.

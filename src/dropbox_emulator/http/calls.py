@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from dropbox import common
-from dropbox import stone_serializers as serializers
 
 from dropbox_emulator.control.faults import Fault
 from dropbox_emulator.control.knobs import current_caller
@@ -54,6 +53,8 @@ from dropbox_emulator.http.bodies import (
     spool_pipelined,
 )
 from dropbox_emulator.state.account import ACCOUNT_ID
+from dropbox_emulator.state.blobs import INLINE_MAX
+from dropbox_emulator.state.blobs import content_hash as hash_of
 from dropbox_emulator.state.store import Store
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class RouteServices:
         jobs = self._runtime.store.jobs
         delay = self._runtime.realism.job_delay_s()
         if delay <= 0:
-            return jobs.add(kind, serializers.json_encode(validator, work()))
+            return jobs.add(kind, wire.json_encode(validator, work()))
         job_id = jobs.add(kind, "")
         caller = getattr(current_caller, "digest", None)
 
@@ -109,7 +110,7 @@ class RouteServices:
             current_caller.digest = caller
             time.sleep(delay)
             try:
-                jobs.finish(job_id, serializers.json_encode(validator, work()))
+                jobs.finish(job_id, wire.json_encode(validator, work()))
             except Exception:
                 traceback.print_exc(file=sys.stderr)
                 jobs.forget(job_id)  # its /check answers invalid_async_job_id, never hangs
@@ -162,7 +163,7 @@ class ApiCall:
         finally:
             current_caller.digest = None
             current_caller.fingerprint = None
-            if body is not None and not body.taken:
+            if body is not None and body.path is not None and not body.taken:
                 with contextlib.suppress(OSError):
                     body.path.unlink()
 
@@ -431,8 +432,17 @@ class ApiCall:
         raise _Answered
 
     def _spool(self, info: RouteInfo) -> Body:
-        """Stream the body to a file in the data dir while computing its content hash."""
+        """Stream the body to a file in the data dir while computing its content hash; a
+        small body of known length is read into memory instead (no file per small upload)."""
         reader, stats = self.reader, self.runtime.stats
+        if reader.length is not None and reader.length <= INLINE_MAX:
+            try:
+                data = reader.read(reader.length) if reader.length else b""
+            finally:
+                stats.add_in(reader.consumed)
+            if len(data) < reader.length:
+                raise ClientGone("request body ended early")
+            return Body(path=None, size=len(data), content_hash=hash_of(data), data=data)
         fd, name = tempfile.mkstemp(dir=str(self.conn.server.spool_dir), prefix="body-")
         path = Path(name)
         try:

@@ -1,15 +1,16 @@
 """File bodies going out: downloads (Range, 206/416, HEAD) and temporary links.
 
-Blobs are streamed in big blocks straight from their files; a fault may cut the body after some
-bytes or flip one byte in the middle of it.
+Blobs are streamed in big blocks straight from their files (small ones from their bytes); a
+fault may cut the body after some bytes or flip one byte in the middle of it.
 """
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from dropbox_emulator.control.faults import Fault
 from dropbox_emulator.exchange import Response
@@ -35,7 +36,7 @@ def etag_matches(conn: Connection, etag: str) -> bool:
 
 def serve_blob(
     conn: Connection,
-    blob: Path,
+    blob: Union[Path, bytes],
     size: int,
     headers: dict[str, str],
     fault: Optional[Fault],
@@ -75,7 +76,7 @@ def serve_blob(
 
 def _send(
     conn: Connection,
-    blob: Path,
+    blob: Union[Path, bytes],
     start: int,
     length: int,
     cut_after: Optional[int],
@@ -86,7 +87,8 @@ def _send(
     sent = 0
     buffer = bytearray(min(SEND_BLOCK, max(length, 1)))
     view = memoryview(buffer)
-    with blob.open("rb", buffering=0) as source:
+    opened = io.BytesIO(blob) if isinstance(blob, bytes) else blob.open("rb", buffering=0)
+    with opened as source:
         source.seek(start)
         while sent < length:
             want = min(len(buffer), length - sent)

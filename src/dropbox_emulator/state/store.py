@@ -14,6 +14,7 @@ Layout under `data_dir`:
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from dropbox_emulator.config import EmulatorConfig
@@ -31,7 +32,7 @@ class Store:
         self.config = config
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.database = Database(self.data_dir / "files.sqlite3")
-        self.blobs = Blobs(self.data_dir / "blobs")
+        self.blobs = Blobs(self.data_dir / "blobs", self.database)
         self.tree = Tree(self.database, config)
         self.sessions = Sessions(self.database, self.blobs, self.data_dir)
         self.listing = Listing(self.database)
@@ -69,6 +70,12 @@ class Store:
             entry = self.tree.place_file(db, ns, commit)
             self.sessions.mark_finished(db, session_id)
             return entry
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """Several writes in one SQLite commit; each write's own transaction becomes a
+        savepoint inside it (a failing one rolls back alone). Keep it short: it holds the
+        database lock every other request needs."""
+        return self.database.tx()
 
     def reset(self) -> None:
         """Forget everything (POST /_emulator/reset)."""

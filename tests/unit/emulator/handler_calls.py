@@ -77,5 +77,5 @@ class Harness:
         try:
             return HANDLERS[route](call, self)
         finally:
-            if call.body is not None and not call.body.taken:
+            if call.body is not None and call.body.path is not None and not call.body.taken:
                 call.body.path.unlink()
