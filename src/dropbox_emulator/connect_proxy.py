@@ -150,15 +150,15 @@ class ConnectProxy:
                 selector.register(sock, selectors.EVENT_READ)
             while self._alive():
                 for key, _ in selector.select(timeout=0.5):
-                    sock = key.fileobj
-                    assert isinstance(sock, socket.socket)
+                    ready = key.fileobj
+                    assert isinstance(ready, socket.socket)
                     try:
-                        data = sock.recv(CHUNK)
+                        data = ready.recv(CHUNK)
                     except BlockingIOError:
                         continue
                     if not data:
                         return
-                    target = peer[sock]
+                    target = peer[ready]
                     target.setblocking(True)
                     target.settimeout(30)
                     target.sendall(data)
