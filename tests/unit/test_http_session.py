@@ -1,4 +1,4 @@
-"""The SDK session's per-host cache of requests' environment settings (auth.client.create_session).
+"""The SDK session's per-host cache of requests' environment settings (http_session.create_session).
 
 It must answer exactly what requests itself answers for the same URL and environment (proxies,
 no_proxy, CA bundle), notice a change of those variables, and not walk the environment per request.
@@ -12,7 +12,7 @@ import pytest
 import requests
 import requests.sessions
 
-from dvc_dropbox.auth.client import ENVIRONMENT_SETTINGS_VARS, create_session
+from dvc_dropbox.http_session import ENVIRONMENT_SETTINGS_VARS, create_session
 
 CONTENT = "https://content.dropboxapi.com/2/files/upload_session/start"
 API = "https://api.dropboxapi.com/2/files/upload_session/finish_batch_v2"

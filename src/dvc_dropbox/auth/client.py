@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import logging
 import os
@@ -15,6 +14,7 @@ from dropbox.session import API_HOST as API_HOST_DEFAULT
 
 from .. import sdk_internals
 from ..errors import DropboxRemoteError
+from ..http_session import create_session
 from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, path_root_value
 from .credentials import Credentials, CredentialsFile, _utc_now
 from .messages import CredentialSource, translate_auth_error
@@ -35,15 +35,6 @@ HOST_VARS = {
     "content": "DROPBOX_API_CONTENT_HOST",
     "notify": "DROPBOX_API_NOTIFY_HOST",
 }
-
-
-# What requests reads from the environment for an https URL (proxies, the no_proxy list, the CA
-# bundle; REQUEST_METHOD turns HTTP_PROXY off under CGI): a change to any of them is noticed.
-ENVIRONMENT_SETTINGS_VARS = (
-    *("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"),
-    *("all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"),
-    *("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "REQUEST_METHOD"),
-)
 
 
 class DropboxTimeoutError(DropboxRemoteError):
@@ -315,48 +306,6 @@ def client_for(
     )
     client._dvc_state = _AuthState(source, store)
     return client
-
-
-def create_session(max_connections: int) -> Any:
-    """The SDK's session, with requests' environment look-up done once per host, not per request.
-
-    `Session.request` calls `merge_environment_settings` for every request, which walks the whole
-    environment twice (`getproxies_environment`; on macOS and Windows the system proxy settings
-    too) to find proxies and the CA bundle: ~40 % of requests' CPU for a small upload. The answer
-    depends on the host and on a few variables only, so it is kept per (host, settings) and
-    recomputed when one of those variables (ENVIRONMENT_SETTINGS_VARS) changes.
-    """
-    session = dropbox.create_session(max_connections=max_connections)
-    merge = session.merge_environment_settings
-    known: dict[tuple[Any, ...], dict[str, Any]] = {}
-
-    def merge_environment_settings(
-        url: str, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        if proxies or not isinstance(verify, (bool, type(None))) or cert is not None:
-            return dict(merge(url, proxies, stream, verify, cert))
-        key = (
-            tuple(url.split("/", 3)[:3]),  # scheme, host[:port]: what proxies depend on
-            stream,
-            verify,
-            session.trust_env,
-            session.verify,
-            session.cert,
-            session.stream,
-            tuple(session.proxies.items()),
-            tuple(map(os.environ.get, ENVIRONMENT_SETTINGS_VARS)),
-        )
-        try:
-            settings = known[key]
-        except (KeyError, TypeError):  # TypeError: an unhashable setting, never kept
-            settings = merge(url, {}, stream, verify, cert)
-            with contextlib.suppress(TypeError):
-                known[key] = settings
-        # requests may add to the dicts it is given: each request gets its own.
-        return {**settings, "proxies": dict(settings["proxies"] or {})}
-
-    session.merge_environment_settings = merge_environment_settings
-    return session
 
 
 def _validate(client: DropboxClient, pacer: Optional[Pacer] = None) -> None:

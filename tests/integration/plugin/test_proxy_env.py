@@ -1,5 +1,5 @@
 """`dvc push` honours HTTPS_PROXY / NO_PROXY from the environment (the SDK session keeps requests'
-environment settings per host instead of reading them per request: auth.client.create_session)."""
+environment settings per host instead of reading them per request: http_session)."""
 
 from __future__ import annotations
 
