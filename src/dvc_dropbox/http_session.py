@@ -123,11 +123,14 @@ def share_tls_contexts(adapter: Any) -> None:
         request: Any, verify: Any, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         host_params, pool_kwargs = build(request, verify, cert)
+        # TLS settings of the adapter's own pool manager (a pinned bundle) win: left alone.
+        manager = getattr(getattr(adapter, "poolmanager", None), "connection_pool_kw", None) or {}
         if (
             verify is False
             or cert is not None
             or host_params.get("scheme") != "https"
             or "ssl_context" in pool_kwargs
+            or any(manager.get(key) for key in ("ssl_context", "ca_certs", "ca_cert_dir"))
         ):
             return host_params, pool_kwargs
         ca_certs = pool_kwargs.pop("ca_certs", None)

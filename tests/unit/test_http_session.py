@@ -6,6 +6,8 @@ no_proxy, CA bundle), notice a change of those variables, and not walk the envir
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,3 +100,36 @@ def test_explicit_arguments_bypass_the_cache() -> None:
     got = session.merge_environment_settings(CONTENT, dict(proxies), False, "/ca.pem", None)
     assert got["proxies"] == proxies
     assert got["verify"] == "/ca.pem"
+
+
+def pool_settings(session: Any, url: str, verify: Any = True) -> dict[str, Any]:
+    """The TLS settings the session's adapter gives the pool for `url` (no connection made)."""
+    request = requests.Request("POST", url, data=b"x").prepare()
+    adapter = session.get_adapter(url)
+    return dict(adapter.build_connection_pool_key_attributes(request, verify, None)[1])
+
+
+def test_one_shared_tls_context_per_bundle(tmp_path: Any) -> None:
+    import certifi
+
+    session = create_session(2)
+    first, second = pool_settings(session, CONTENT), pool_settings(session, API)
+    assert first["ssl_context"] is second["ssl_context"]  # one context, loaded once
+    assert "ca_certs" not in first  # so urllib3 does not load the bundle per connection
+    assert first["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+    assert first["ssl_context"].check_hostname
+    # Another bundle (REQUESTS_CA_BUNDLE, a verify path): its own context.
+    other = pool_settings(session, CONTENT, verify=certifi.where())
+    assert other["ssl_context"] is first["ssl_context"]  # certifi's is the default bundle
+    bundle = tmp_path / "one.pem"
+    bundle.write_text(Path(certifi.where()).read_text())
+    mine = pool_settings(session, CONTENT, verify=str(bundle))
+    assert mine["ssl_context"] is not first["ssl_context"]
+
+
+def test_no_shared_context_without_verification_or_with_a_pinned_bundle() -> None:
+    session = create_session(2)
+    assert "ssl_context" not in pool_settings(session, CONTENT, verify=False)
+    adapter = session.get_adapter(CONTENT)
+    adapter.poolmanager.connection_pool_kw["ca_certs"] = "/pinned.pem"
+    assert "ssl_context" not in pool_settings(session, CONTENT)
