@@ -14,6 +14,7 @@ from dropbox.session import API_HOST as API_HOST_DEFAULT
 
 from .. import sdk_internals
 from ..errors import DropboxRemoteError
+from ..http_session import create_session
 from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, path_root_value
 from .credentials import Credentials, CredentialsFile, _utc_now
 from .messages import CredentialSource, translate_auth_error
@@ -296,7 +297,7 @@ def client_for(
         oauth2_access_token_expiration=creds.expires_at,
         app_key=creds.app_key if creds.refresh_token else None,
         app_secret=app_secret or None,
-        session=dropbox.create_session(max_connections=max_connections),
+        session=create_session(max_connections),
         # (connect, read): a host that accepts nothing is told apart in seconds, while the read
         # timeout leaves the server its time to answer.
         timeout=timeout if connect_timeout is None else (min(connect_timeout, timeout), timeout),
