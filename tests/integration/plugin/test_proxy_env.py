@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.helpers.connect_proxy import ConnectProxy
+from dropbox_emulator.connect_proxy import ConnectProxy
 from tests.helpers.emulator import EmulatorProcess
 from tests.integration.plugin.cli import dvc, make_repo, md5_object, remote_objects
 
