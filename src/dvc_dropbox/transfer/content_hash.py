@@ -81,11 +81,26 @@ class ContentHasher:
         self.size += len(view)
 
     def hexdigest(self) -> str:
+        return hash_of_digests(self.digests())
+
+    def digests(self) -> list[bytes]:
+        """The block digests so far, a short last block included."""
         digests = list(self._digests)
         if self._block_len:
             digests.append(self._block.digest())
-        return hash_of_digests(digests)
+        return digests
 
+
+def hexdigest_of_parts(parts: list[ContentHasher]) -> str:
+    """content_hash of a file hashed as consecutive parts, each by its own ContentHasher.
+
+    Parts hashed apart (e.g. ranges downloaded in parallel) give the file's block digests only if
+    each starts on a block boundary: every part but the last must hold whole blocks.
+    """
+    for part in parts[:-1]:
+        if part.size % BLOCK_SIZE:
+            raise ValueError("only the last part may end inside a 4 MiB block")
+    return hash_of_digests([digest for part in parts for digest in part.digests()])
 
 
 # -- objects verified by their name (design.md decision 11) ---------------------------------------

@@ -23,7 +23,7 @@ from dropbox import files
 from dvc_dropbox.errors import DropboxIntegrityError
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer import Transfers, content_hash
-from dvc_dropbox.transfer.downloads import MAX_VERIFY_ATTEMPTS
+from dvc_dropbox.transfer.downloads import MAX_VERIFY_ATTEMPTS, plan_ranges
 from dvc_dropbox.transfer.pacer import Pacer
 from dvc_dropbox.transfer.uploads import _Rewind
 from tests.helpers.emulator import EmulatorProcess
@@ -328,7 +328,8 @@ def test_download_resumes_after_a_dropped_connection(
     transfers.download_file(f"{root}/d.bin", str(tmp_path / "d.bin"), None)
     after = emu.stats()
     assert (tmp_path / "d.bin").read_bytes() == data
-    assert delta(after, before, "files/download") == 2
+    # The cut whole-file answer, then one Range request per chunk (range 0 resumed where it broke).
+    assert delta(after, before, "files/download") == 1 + len(plan_ranges(len(data), CHUNK))
     assert [p.name for p in tmp_path.iterdir()] == ["d.bin"]
 
 
@@ -339,8 +340,9 @@ def test_corrupt_download_raises_and_leaves_nothing(
     data = os.urandom(CHUNK + 99)
     transfers = make(sdk_client, jobs=2)
     transfers.upload_fileobj(io.BytesIO(data), f"{root}/c.bin", len(data))
-    # Every try of download_file, then the streaming read below.
-    times = MAX_VERIFY_ATTEMPTS + 1
+    # Every request of every try of download_file (one per chunk-sized range), then the
+    # streaming read below.
+    times = MAX_VERIFY_ATTEMPTS * len(plan_ranges(len(data), CHUNK)) + 1
     emu.control("POST", "faults", {"route": "files/download", "corrupt_body": True, "times": times})
     target = tmp_path / "out" / "c.bin"
     target.parent.mkdir()
