@@ -12,8 +12,9 @@
   every realism value of `control.profile`}` → the config, changed live. A `profile` is applied
   first, so the other fields of the same request override single values of it.
 * `GET /_emulator/realism` → `{"counts": {"contention", "entry_contention", "rate_limited",
-  "early_retries"}, "profile", "time_scale", "values": {field: value}, "sources": {field:
-  source}}`: `contention` commits refused with too_many_write_operations (any form),
+  "early_retries"}, "early_retry_routes": {route: n}, "profile", "time_scale", "values":
+  {field: value}, "sources": {field: source}}`: `contention` commits refused with
+  too_many_write_operations (any form),
   `entry_contention` batch entries refused that way inside a successful result, `rate_limited`
   429 answers, `early_retries` refused requests sent again before the wait they were told
   was over (other requests arriving during a wait are refused too, not counted; see
@@ -247,6 +248,7 @@ def realism(runtime: Runtime, request: Request) -> Response:
         200,
         {
             "counts": runtime.stats.realism(),
+            "early_retry_routes": runtime.stats.early_routes(),
             "profile": runtime.config.profile,
             "time_scale": runtime.config.time_scale,
             "values": {name: view.get(name) for name in SOURCES},

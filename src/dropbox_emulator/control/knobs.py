@@ -55,6 +55,7 @@ class Stats:
             # refused requests sent again before the wait they were told was over
             # (profile.Cooldowns says why only those)
             self.early_retries = 0
+            self.early_retry_routes: dict[str, int] = {}  # which routes they were (diagnosis)
             # batch entries that lost the namespace: failures inside a successful result
             self.entry_contention = 0
             self.bytes_in = 0
@@ -94,6 +95,16 @@ class Stats:
         early_retries)."""
         with self._lock:
             setattr(self, name, getattr(self, name) + n)
+
+    def early_retry(self, route: str) -> None:
+        """One early retry (see profile.Cooldowns), on `route`."""
+        with self._lock:
+            self.early_retries += 1
+            self.early_retry_routes[route] = self.early_retry_routes.get(route, 0) + 1
+
+    def early_routes(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.early_retry_routes)
 
     def realism(self) -> dict[str, int]:
         """What GET /_emulator/realism counts (the stats keep their four keys)."""
@@ -178,7 +189,7 @@ class WriteLocks:
             # The token was told to wait after a too_many_write_operations: still busy, whoever
             # asks (a commit already on its way too); early if it is the refused commit again.
             if self._cooldowns.early(key, caller_fingerprint()):
-                self._stats.count("early_retries")
+                self._stats.early_retry("(commit)")
             if config.enforce_retry_after:
                 raise self._busy()
         if not self._within_budget(str(namespace_id)):

@@ -226,7 +226,7 @@ class ApiCall:
             # (profile.Cooldowns says why).
             self._refused_fingerprint(info)
             if runtime.cooldowns.early(key, self.fingerprint):
-                runtime.stats.count("early_retries")
+                runtime.stats.early_retry(info.url_name)
             self.conn.finish_body(self.reader)
             self._rate_limited("too_many_requests", early, digest)
             raise _Answered
@@ -279,7 +279,7 @@ class ApiCall:
         if self._cooling is not None and self.runtime.cooldowns.early(
             self._cooling, self.fingerprint
         ):
-            self.runtime.stats.count("early_retries")
+            self.runtime.stats.early_retry(info.url_name)
         return path_root, arg, body
 
     # -- answers -------------------------------------------------------------------------------
