@@ -535,6 +535,13 @@ def second_push(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
     matrix.others.append(matrix.dvc_run(matrix.tmp / "other", "push"))
 
 
+def corrupt_after_the_listing(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
+    """Every download corrupt once the `.dir` listing is in (a corrupt listing ends the pull
+    before any file: tests/integration/plugin/test_integrity.py), so files fail one by one."""
+    if wait_for(matrix, proc, lambda: matrix.requests("files/download") >= 2):
+        matrix.emu.fault(route="files/download", corrupt_body=True, times=1000)
+
+
 def revive_token(matrix: Matrix) -> None:
     """After a revocation: the user logs in again (a new pair in the environment)."""
     reset_config(latency_ms=0)(matrix)
@@ -741,7 +748,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "corrupt-download-persistent",
         command="pull",
-        faults=({"route": "files/download", "corrupt_body": True, "times": 1000},),
+        options=(("jobs", "4"),),
+        during=corrupt_after_the_listing,
         expect_exit=1,
         expect=("is corrupt",),
     ),
