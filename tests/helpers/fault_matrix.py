@@ -574,6 +574,8 @@ SERVER_ERROR = "Dropbox request failed"
 # error in a row than the retry budget before issue 11 (6 tries) survived. Concurrent routes get
 # tens (they spread over the calls in flight).
 SERIAL_BURST = 7
+# One cause, one message: the cause with its fix, and at most DVC's own summary line after it.
+ONE_CAUSE_LINES = 2
 PARALLEL_BURST = 30
 
 
@@ -587,22 +589,23 @@ def burst(route: str, times: int, status: int = 503, command: str = "push") -> F
     )
 
 
-def burst_midway(route: str, times: int, command: str = "push") -> Fault:
-    """Tens of errors on a route the command calls many times at once: armed once the first
-    call (DVC's first object, or the `.dir` listing, goes alone) is answered, so the burst meets
-    the parallel phase; 8 jobs share it."""
+def burst_midway(route: str, times: int, command: str = "push", serial: int = 1) -> Fault:
+    """Tens of errors on a route the command calls many times at once, armed once the `serial`
+    calls that go alone (DVC's first object; for a pull, the `.dir` listing) are
+    answered, so the burst meets the parallel phase (8 jobs, 100 ms latency: it lasts)."""
 
     def arm_midway(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
-        # The second request: the first (alone) has been answered.
-        if wait_for(matrix, proc, lambda: matrix.requests(route) >= 2):
+        if wait_for(matrix, proc, lambda: matrix.requests(route) > serial):
             matrix.emu.fault(route=route, status=503, times=times)
 
     name = "5xx-" + route.replace("/", "-").replace("_", "-") + f"-x{times}"
     return Fault(
         name,
         command=command,
+        emulator_args=("--latency-ms", "100"),
         options=(("jobs", "8"),),
         during=arm_midway,
+        disarm=reset_config(latency_ms=0),
         expect=(SERVER_ERROR,),
     )
 
@@ -662,7 +665,8 @@ FAULTS: tuple[Fault, ...] = (
     burst("files/upload_session/append_v2", SERIAL_BURST, status=500),
     burst("files/upload_session/finish_batch_v2", SERIAL_BURST),
     burst("files/download", SERIAL_BURST, command="pull"),
-    burst_midway("files/download", PARALLEL_BURST, command="pull"),
+    # DVC 3 downloads the `.dir` listing three times, one after another, before the files.
+    burst_midway("files/download", PARALLEL_BURST, command="pull", serial=3),
     Fault(
         "drop-mid-upload",
         faults=(
@@ -711,8 +715,8 @@ FAULTS: tuple[Fault, ...] = (
         during=revoke_midway,
         disarm=revive_token,
         expect_exit=1,
-        expect=("invalid_grant",),
-        max_errors=1,
+        expect=("Dropbox rejected the",),
+        max_errors=ONE_CAUSE_LINES,
     ),
     Fault(
         "kill-9-mid-push",
@@ -723,11 +727,11 @@ FAULTS: tuple[Fault, ...] = (
     ),
     Fault(
         "quota-full",
-        emulator_args=("--quota-bytes", str(4 * MiB)),
+        emulator_args=("--quota-bytes", "8000"),  # a third of the small files fit
         disarm=lambda m: m.control("POST", "config", {"quota_bytes": 1 << 40}),
         expect_exit=1,
         expect=("not enough space in Dropbox",),
-        max_errors=1,
+        max_errors=ONE_CAUSE_LINES,
     ),
     Fault(
         "frozen-server",
