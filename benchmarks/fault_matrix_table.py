@@ -130,7 +130,7 @@ def cell(row: dict[str, Any]) -> str:
     flags = f" **{', '.join(row['flags'])}**" if row.get("flags") else ""
     count = row.get("errors", 0)
     lines = f"; {count} ERROR lines" if count > 1 else ""
-    message = row["message"] or "(no error)"
+    message = re.sub(r" \(\+\d+ more ERROR lines\)$", "", row["message"]) or "(no error)"
     return f"exit {row['exit']}, {row['seconds']:.0f} s{lines}{flags}: {message}"
 
 
