@@ -164,8 +164,11 @@ class Downloads:
             raise DropboxObjectMismatchError(
                 f"{path} on Dropbox does not hold the DVC object its name says (md5 "
                 f"{named.name.md5}, its bytes have md5 {named.hexdigest()}): it was changed "
-                "in Dropbox outside DVC. Nothing was installed. Push that object again from "
-                "a DVC cache that has it (`dvc push` in a clone whose cache holds it)"
+                "in Dropbox outside DVC. Nothing was installed. Delete it in Dropbox, then push "
+                "that object again from a DVC cache that has it (`dvc push` in a clone whose "
+                "cache holds it). DVC skips objects it finds on the remote, and all of a tracked "
+                "folder whose .dir object it finds: if the object is in a folder, delete that "
+                ".dir object too"
             )
         return metadata
 

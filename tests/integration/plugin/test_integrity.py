@@ -74,7 +74,7 @@ def test_object_overwritten_in_dropbox_is_not_installed(
     assert proc.returncode != 0, output
     assert "does not hold the DVC object its name says" in output, output
     assert victim in output  # names the object
-    assert "Push that object again from a DVC cache that has it" in output
+    assert "Delete it in Dropbox, then push that object again from a DVC cache" in output
     assert output.count("does not hold the DVC object") == 1, output  # retries say it briefly
     assert "files failed to download" in output, output
     assert "unexpected error" not in output and "Traceback" not in output, output
