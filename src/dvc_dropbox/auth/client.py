@@ -13,7 +13,7 @@ from dropbox.exceptions import AuthError, BadInputError
 from dropbox.session import API_HOST as API_HOST_DEFAULT
 
 from .. import sdk_internals
-from ..errors import DropboxRemoteError
+from ..errors import DropboxRemoteError, TransferFatal
 from ..http_session import create_session
 from ..options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, path_root_value
 from .credentials import Credentials, CredentialsFile, _utc_now
@@ -37,8 +37,11 @@ HOST_VARS = {
 }
 
 
-class DropboxTimeoutError(DropboxRemoteError):
-    """Dropbox (or the host configured in its place) did not answer, twice in a row."""
+class DropboxTimeoutError(TransferFatal, DropboxRemoteError):
+    """Dropbox (or the host configured in its place) did not answer, twice in a row.
+
+    Transfer-fatal: every other file would wait out the same timeouts (a frozen server printed
+    one error line per file, 31 in the fault matrix) before failing the same way."""
 
 
 def timeout_error(hostname: str, var: Optional[str], exc: BaseException, timeouts: Any) -> str:

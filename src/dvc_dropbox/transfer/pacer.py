@@ -37,7 +37,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
-from ..errors import DropboxRemoteError
+from ..errors import DropboxRemoteError, TransferFatal
 from ..options import DEFAULT_RETRY_WAIT_LIMIT
 
 # A child of DVC's "dvc" logger: `dvc.logger.setup` only attaches its console handlers to "dvc",
@@ -80,8 +80,10 @@ class Decision:
 Policy = Callable[[BaseException], Decision]
 
 
-class DropboxRetryError(DropboxRemoteError):
-    """Dropbox kept refusing a call (rate limit, contention, server errors) past our bounds."""
+class DropboxRetryError(TransferFatal, DropboxRemoteError):
+    """Dropbox kept refusing a call (rate limit, contention, server errors) past our bounds.
+
+    Transfer-fatal: the bounds are minutes of refusals, which the other files would meet too."""
 
 
 class WaitReport:

@@ -35,15 +35,7 @@ from tests.helpers.fault_matrix import (
 )
 from tests.integration.plugin.cli import BIN, DVC
 
-ONE_CAUSE = pytest.mark.xfail(
-    reason="issue 11 item 4 — being fixed on branch onecause", strict=False
-)
-EARLY_RETRIES = pytest.mark.xfail(
-    reason="issue 11 item 5: 429 early-retry accounting — being fixed on branch realism",
-    strict=False,
-)
-# Faults whose "one cause, one message" (and early stop) is issue 11 item 4's work.
-MARKS: dict[str, Any] = {"quota-full": ONE_CAUSE, "token-revoked-mid-push": ONE_CAUSE}
+MARKS: dict[str, Any] = {}  # per-fault pytest marks (none left)
 # Faults where tokens are renewed or refused: their -v output is searched for tokens too.
 TOKEN_FAULTS = ("token-expiry-mid-push", "token-revoked-mid-push", "5xx-oauth2-token-x7")
 
@@ -119,7 +111,6 @@ def test_fault_with_verbose_shows_no_token(fault: Fault, project: Project, tmp_p
 
 
 @pytest.mark.timeout(600)
-@EARLY_RETRIES
 def test_429_storm_sends_nothing_before_the_wait_it_was_told(
     project: Project, tmp_path: Path
 ) -> None:
