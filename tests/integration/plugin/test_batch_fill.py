@@ -10,6 +10,7 @@ for a commit, DVC's progress bar says so. Each test uses its own emulator (fresh
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,3 +163,27 @@ def test_the_progress_bar_says_files_wait_for_their_commit(
     ), bar
     assert any(f"{count + 1} files pushed" in line for line in final), final
     assert not any("waiting for Dropbox to commit" in line for line in final), final
+
+
+def test_a_pull_without_j_downloads_with_the_remotes_jobs(
+    tmp_path: Path, emu: EmulatorProcess
+) -> None:
+    """dvc-data sizes a pull by the local cache (4 x CPUs) when no -j is given: the remote's
+    `jobs` decides instead, both ways (here lower than the cache's default, so it is visible)."""
+    from dvc_objects.fs.base import FileSystem
+
+    remote_jobs = 2
+    assert remote_jobs + 1 < FileSystem._JOBS  # the cache's default would show above the bound
+    count = 40
+    repo, ctx, _ = repo_with_files(tmp_path, emu, count)
+    env = ctx["env"]
+    dvc(repo, env, "remote", "modify", "r", "jobs", str(remote_jobs))
+    dvc(repo, env, "push", "-q")
+    for path in (repo / ".dvc" / "cache", repo / "data"):
+        shutil.rmtree(path)
+    emu.control("DELETE", "concurrency")
+    dvc(repo, env, "pull", "-q")
+    concurrency = emu.control("GET", "concurrency")
+    assert 1 <= concurrency["most_in_flight"] <= remote_jobs, concurrency
+    for name, content in ctx["contents"].items():
+        assert (repo / "data" / name).read_bytes() == content
