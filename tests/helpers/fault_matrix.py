@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from dropbox_emulator.testing import EmulatorServer, isolated_env
+from tests.integration.plugin.cli import remote_files
 
 MiB = 1024 * 1024
 SMALL_FILES = 30
@@ -162,30 +163,6 @@ def assert_no_secrets(output: str, secrets: tuple[str, ...]) -> None:
         assert secret not in output, "a token or secret is in the output"
     leaked = ACCESS_TOKEN.findall(output)
     assert not leaked, f"an access token ({leaked[0][:6]}...) is in the output"
-
-
-def remote_files(sdk: Any, folder: str) -> dict[str, Any]:
-    """Every file below the Dropbox folder, relative path -> FileMetadata (through the SDK)."""
-    from dropbox import exceptions, files
-
-    try:
-        result = sdk.files_list_folder(folder, recursive=True)
-    except exceptions.ApiError as exc:
-        if exc.error.is_path() and exc.error.get_path().is_not_found():
-            return {}
-        raise
-    entries = list(result.entries)
-    for _ in range(1000):
-        if not result.has_more:
-            break
-        result = sdk.files_list_folder_continue(result.cursor)
-        entries.extend(result.entries)
-    prefix = folder.lower().rstrip("/") + "/"
-    return {
-        e.path_lower[len(prefix) :]: e
-        for e in entries
-        if isinstance(e, files.FileMetadata) and e.path_lower.startswith(prefix)
-    }
 
 
 def assert_remote_intact(

@@ -38,15 +38,16 @@ def make_repo(path: Path, env: dict[str, str]) -> Path:
     return path
 
 
-def remote_objects(sdk: Any, folder: str) -> set[str]:
-    """Relative paths of every file below the Dropbox folder (via the SDK, not the plugin)."""
+def remote_files(sdk: Any, folder: str) -> dict[str, Any]:
+    """Every file below the Dropbox folder, relative path -> FileMetadata (via the SDK, not the
+    plugin); {} if the folder does not exist."""
     from dropbox import exceptions, files
 
     try:
         result = sdk.files_list_folder(folder, recursive=True)
     except exceptions.ApiError as exc:
         if exc.error.is_path() and exc.error.get_path().is_not_found():
-            return set()
+            return {}
         raise
     entries = list(result.entries)
     for _ in range(10_000):
@@ -56,10 +57,15 @@ def remote_objects(sdk: Any, folder: str) -> set[str]:
         entries.extend(result.entries)
     prefix = folder.lower().rstrip("/") + "/"
     return {
-        e.path_lower[len(prefix) :]
+        e.path_lower[len(prefix) :]: e
         for e in entries
         if isinstance(e, files.FileMetadata) and e.path_lower.startswith(prefix)
     }
+
+
+def remote_objects(sdk: Any, folder: str) -> set[str]:
+    """Relative paths of every file below the Dropbox folder."""
+    return set(remote_files(sdk, folder))
 
 
 def md5_object(content: bytes) -> str:
