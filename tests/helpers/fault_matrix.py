@@ -515,7 +515,8 @@ def second_push(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
 def corrupt_after_the_listing(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
     """Every download corrupt once the `.dir` listing is in (a corrupt listing ends the pull
     before any file: tests/integration/plugin/test_integrity.py), so files fail one by one."""
-    if wait_for(matrix, proc, lambda: matrix.requests("files/download") >= 2):
+    # DVC 3 reads the `.dir` three times before the first file; arm once a file's download came.
+    if wait_for(matrix, proc, lambda: matrix.requests("files/download") >= 4):
         matrix.emu.fault(route="files/download", corrupt_body=True, times=1000)
 
 
@@ -730,7 +731,10 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "corrupt-download-persistent",
         command="pull",
-        options=(("jobs", "4"),),
+        # Slow enough (31 files, 2 at a time, 100 ms each) that the corruption is armed while most
+        # files are still to come, whatever the machine's load (armed once the listing is in).
+        emulator_args=("--latency-ms", "100"),
+        options=(("jobs", "2"),),
         during=corrupt_after_the_listing,
         expect_exit=1,
         expect=("is corrupt",),
