@@ -486,14 +486,6 @@ def restart_midway(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
         matrix.restart_emulator()
 
 
-def entries_fail_after_first_commit(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
-    """Once the first batch is committed (it may hold one entry, which would eat the failures
-    one call at a time), ten entries of the next batches fail with write contention."""
-    route = "files/upload_session/finish_batch_v2"
-    if wait_for(matrix, proc, lambda: matrix.requests(route) >= 1):
-        matrix.emu.fault(route=route, entry_failure="too_many_write_operations", times=10)
-
-
 def change_an_object(matrix: Matrix) -> None:
     """Other bytes of the same size under one object's name, written by "another tool"."""
     from dropbox import files
@@ -633,7 +625,19 @@ FAULTS: tuple[Fault, ...] = (
         ),
         expect=(SLOW_DOWN,),
     ),
-    Fault("contention-per-entry", during=entries_fail_after_first_commit),
+    # From the start: the first batch holds every small file (batches fill), so ten of its
+    # entries fail and are committed again together. (Armed later, all ten failures would hit
+    # the `.dir` object's lone commit one after another: ~150 s of growing backoff.)
+    Fault(
+        "contention-per-entry",
+        faults=(
+            {
+                "route": "files/upload_session/finish_batch_v2",
+                "entry_failure": "too_many_write_operations",
+                "times": 10,
+            },
+        ),
+    ),
     burst("oauth2/token", SERIAL_BURST),
     burst("check/user", SERIAL_BURST),
     burst("files/get_metadata", SERIAL_BURST),
