@@ -129,13 +129,17 @@ class Bench:
         with config.open("a") as fobj:
             fobj.write("\n".join(lines) + "\n")
 
-    def measured(self, label: str, files: int, command: list[str], cwd: Path) -> Measured:
-        """Run one command against an emptied emulator; its calls and CPU."""
+    def measured(
+        self,
+        label: str,
+        files: int,
+        command: list[str],
+        cwd: Path,
+        env: Optional[dict[str, str]] = None,
+    ) -> Measured:
+        """Run one command (`dvc`'s environment unless `env`); its calls and the emulator's CPU."""
         before, cpu_before = self.emu.stats(), process_cpu_seconds(self.emu.pid)
-        if command[0] == DVC:
-            run = self.dvc(cwd, *command[1:])
-        else:
-            run = run_measured(command, cwd, self.env, COMMAND_TIMEOUT_S).check()
+        run = run_measured(command, cwd, env or self.env, COMMAND_TIMEOUT_S).check()
         cpu = process_cpu_seconds(self.emu.pid) - cpu_before
         calls = stats_delta(before, self.emu.stats())
         result = Measured(label, run, files, cpu, calls)
@@ -152,14 +156,12 @@ class Bench:
         push = self.dvc(repo, "push", "-q", "-r", "local")
         self.fresh_cache(repo, filled=False)
         pull = self.dvc(repo, "pull", "-q", "-r", "local")
-        return self._local_rows(push, pull, files)
-
-    def _local_rows(self, push_run: Run, pull_run: Run, files: int) -> tuple[Measured, Measured]:
-        push = Measured("local remote: dvc push", push_run, files)
-        pull = Measured("local remote: dvc pull", pull_run, files)
-        for m in (push, pull):
+        rows = Measured("local remote: dvc push", push, files), Measured(
+            "local remote: dvc pull", pull, files
+        )
+        for m in rows:
             print(f"  {m.label}: {m.run.seconds:.1f} s, CPU {m.run.cpu_seconds:.1f} s", flush=True)
-        return push, pull
+        return rows
 
     def dropbox_push(
         self, repo: Path, name: str, files: int, label: str, **options: str
@@ -174,22 +176,23 @@ class Bench:
         self.check_remote(folder, files + 1)  # + the .dir object
         return push
 
-    def check_remote(self, folder: str, expected: int) -> None:
-        """Every pushed object is there with its size (a run that lost files measures nothing)."""
+    def remote_sizes(self, folder: str) -> list[int]:
+        """The size of every file below `folder` on the emulator."""
         import dropbox
 
-        found, sizes = 0, set()
+        sizes = []
         page = self.dbx.files_list_folder(folder, recursive=True, limit=2000)
         while True:
-            for entry in page.entries:
-                if isinstance(entry, dropbox.files.FileMetadata):
-                    found += 1
-                    sizes.add(entry.size)
+            sizes += [e.size for e in page.entries if isinstance(e, dropbox.files.FileMetadata)]
             if not page.has_more:
-                break
+                return sizes
             page = self.dbx.files_list_folder_continue(page.cursor)
-        if found != expected or self.args.size not in sizes:
-            raise SystemExit(f"{folder}: {found} files on the emulator, expected {expected}")
+
+    def check_remote(self, folder: str, expected: int) -> None:
+        """Every pushed object is there with its size (a run that lost files measures nothing)."""
+        sizes = self.remote_sizes(folder)
+        if len(sizes) != expected or self.args.size not in sizes:
+            raise SystemExit(f"{folder}: {len(sizes)} files on the emulator, expected {expected}")
 
     def rclone(self, binary: Path, repo: Path, files: int, mode: str) -> Measured:
         self.emu.reset()
@@ -200,28 +203,19 @@ class Bench:
         flags += ["--dropbox-chunk-size", "1Mi", "--dropbox-batch-mode", mode]
         flags += ["--dropbox-pacer-min-sleep", "1ms", "--retries", "3"]
         command = client.command("copy", str(repo / "data"), f"emu:{folder}", *flags)
-        env = client.env()
-        before, cpu_before = self.emu.stats(), process_cpu_seconds(self.emu.pid)
-        run = run_measured(command, repo, env, COMMAND_TIMEOUT_S).check()
-        cpu = process_cpu_seconds(self.emu.pid) - cpu_before
-        calls = stats_delta(before, self.emu.stats())
+        result = self.measured(f"rclone, batch mode {mode}", files, command, repo, client.env())
         if mode == "async":  # its commits may still be running when rclone exits
             self.wait_for_files(f"/{folder}", files)
         self.check_remote(f"/{folder}", files)
-        result = Measured(f"rclone, batch mode {mode}", run, files, cpu, calls)
-        print(f"  {result.label}: {run.seconds:.1f} s, client CPU {run.cpu_seconds:.1f} s")
         return result
 
     def wait_for_files(self, folder: str, files: int, limit_s: float = 120.0) -> None:
+        """Until `files` files are below `folder` (rclone's async commits), at most `limit_s`."""
         import time
 
         deadline = time.monotonic() + limit_s
-        while time.monotonic() < deadline:
-            try:
-                self.check_remote(folder, files)
-                return
-            except SystemExit:
-                time.sleep(0.5)
+        while time.monotonic() < deadline and len(self.remote_sizes(folder)) < files:
+            time.sleep(0.5)
 
 
 def targets_small(
