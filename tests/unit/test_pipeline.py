@@ -181,6 +181,106 @@ def test_an_error_in_finish_stops_new_files_and_propagates() -> None:
     assert len(started) < 1000
 
 
+# Generous: the pipeline's own work here takes milliseconds; on today's main `run` never returns.
+RUN_BOUND_S = 20
+
+
+def _run_bounded(pipeline: Pipeline[int], items: Any) -> Optional[BaseException]:
+    """What `pipeline.run(items)` raised (None if it returned), from a thread joined with a
+    bound, so that a run that spins fails the test instead of hanging it."""
+    raised: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            pipeline.run(items)
+        except BaseException as exc:
+            raised.append(exc)
+
+    runner = threading.Thread(target=target, name="test-pipeline-run", daemon=True)
+    runner.start()
+    runner.join(RUN_BOUND_S)
+    assert not runner.is_alive(), f"Pipeline.run still running after {RUN_BOUND_S} s"
+    return raised[0] if raised else None
+
+
+def _threads_named(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(f"{name}-")]
+
+
+class AlwaysRaising:
+    """An item iterator that raises on every call (not a generator, which stops after one)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __iter__(self) -> AlwaysRaising:
+        return self
+
+    def __next__(self) -> int:
+        self.calls += 1
+        raise OSError("listing the files failed")
+
+
+def _items_then_error(count: int) -> Generator[int, None, None]:
+    yield from range(count)
+    raise OSError("listing the files failed")
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("kind", ["generator", "always"])
+def test_an_error_in_the_items_reaches_the_caller_and_every_thread_ends(
+    workers: int, kind: str
+) -> None:
+    name = f"test-items-{kind}-{workers}"
+    balance = 0
+    reported: list[int] = []
+
+    def coming(count: int) -> None:
+        nonlocal balance
+        balance += count
+
+    def start(item: int) -> Steps[int]:
+        future: Future[Any] = Future()
+        future.set_result(item)
+        value = yield future
+        return int(value)
+
+    def finish(item: int, value: Any, error: Optional[BaseException]) -> None:
+        assert error is None
+        reported.append(value)
+
+    pipeline = Pipeline(start, finish, workers=workers, max_in_flight=4, coming=coming, name=name)
+    items = _items_then_error(3) if kind == "generator" else AlwaysRaising()
+    error = _run_bounded(pipeline, items)
+    assert isinstance(error, OSError) and str(error) == "listing the files failed"
+    # The items taken before the error are finished and reported, none twice.
+    assert sorted(reported) == ([0, 1, 2] if kind == "generator" else [])
+    if isinstance(items, AlwaysRaising):
+        assert items.calls == 1  # no worker asks a failed iterator again
+    assert balance == 0  # the committer expects nothing more
+    assert _threads_named(name) == []
+
+
+def test_a_worker_that_dies_does_not_leave_run_waiting() -> None:
+    # `coming` (the batch committer's `expect`) failing in a worker thread: the task it was
+    # ending is never reported, so `run` cannot wait for it; it raises the error instead.
+    def coming(count: int) -> None:
+        if count < 0:
+            raise RuntimeError("committer closed")
+
+    def start(item: int) -> Steps[int]:
+        return item
+        yield  # pragma: no cover
+
+    name = "test-worker-dies"
+    pipeline = Pipeline(
+        start, lambda *a: None, workers=2, max_in_flight=2, coming=coming, name=name
+    )
+    error = _run_bounded(pipeline, range(5))
+    assert isinstance(error, RuntimeError) and str(error) == "committer closed"
+    assert _threads_named(name) == []
+
+
 def test_coming_returns_to_zero() -> None:
     balance: list[int] = []
     total = 0

@@ -20,9 +20,11 @@ import logging
 import os
 import stat
 import subprocess
+import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -45,6 +47,14 @@ FORMAT_VERSION = 1
 # Lock waits are bounded: a crashed process's lock is released by the OS, so a long wait means a
 # live process is stuck; better to fail with a message than to hang a push.
 LOCK_TIMEOUT_S = 60.0
+
+# Windows refuses to replace or delete a file that another process has open (a `dvc` reading its
+# credentials outside the lock for a millisecond at start-up, an antivirus scan): os.replace and
+# unlink raise PermissionError then. Retried briefly, as pip does for its own replaces. Elsewhere
+# a PermissionError is final at once (a folder that is not writable).
+RETRY_WHEN_OPEN_ELSEWHERE = sys.platform == "win32"
+OPEN_ELSEWHERE_TRIES = 40
+OPEN_ELSEWHERE_PAUSE_S = 0.05  # 2 s in all
 
 _LOCKS: dict[str, Any] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -385,7 +395,7 @@ class CredentialsFile:
             self._write_document(doc)
         else:
             with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+                _while_open_elsewhere(self.path.unlink)
         return True
 
     def _write_document(self, doc: dict[str, Any]) -> None:
@@ -402,11 +412,24 @@ class CredentialsFile:
                 os.fsync(fobj.fileno())
             if os.name == "posix":
                 os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
+            _while_open_elsewhere(lambda: os.replace(tmp, self.path))
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def _while_open_elsewhere(action: Callable[[], None]) -> None:
+    """`action()` (a replace or delete), tried again while Windows says the file is open
+    elsewhere (see RETRY_WHEN_OPEN_ELSEWHERE); its PermissionError once that lasts."""
+    for attempt in range(1, OPEN_ELSEWHERE_TRIES + 1):
+        try:
+            action()
+            return
+        except PermissionError:
+            if not RETRY_WHEN_OPEN_ELSEWHERE or attempt == OPEN_ELSEWHERE_TRIES:
+                raise
+            time.sleep(OPEN_ELSEWHERE_PAUSE_S)
 
 
 _git_checked: set[Path] = set()

@@ -9,7 +9,8 @@ MAX_PARALLEL_RANGES at once, each written at its offset and hashed by the thread
 it; the ranges start on 4 MiB blocks, so their block digests make up the whole file's
 `content_hash`. The md5 a DVC object's name carries covers the file in order: a helper thread
 reads the temporary file back as its written prefix grows (from the page cache), overlapping the
-download instead of following it.
+download instead of following it. The offset writes and reads go through `positioned.py`
+(`os.pwrite`/`os.pread`, or a seek under a lock where those are missing: Windows).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..options import BLOCK_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, MiB
 from . import upload_progress
 from .content_hash import ContentHasher, NameHasher, hexdigest_of_parts, object_name
 from .pacer import Pacer
+from .positioned import PositionedIO
 
 DOWNLOAD_READ_SIZE = BLOCK_SIZE
 # Tries of one download whose bytes fail a check (content_hash, or the md5 its DVC name says).
@@ -319,7 +321,7 @@ class Downloads:
                                 f"the range {start}-{end - 1} it was asked for; try again"
                             )
                         block = block[: end - pos]
-                    _pwrite_all(fd, block, pos)
+                    job.positioned.write(fd, block, pos)
                     hasher.update(block)
                     pos += len(block)
                     job.wrote(index, len(block))
@@ -448,10 +450,12 @@ class WrittenPrefix:
 
 class _RangedJob:
     """What the threads of one ranged download share: the next range to claim, each range's
-    content hasher, the written prefix the md5 follows, the progress bar, the first failure."""
+    content hasher, the written prefix the md5 follows, the progress bar, the first failure,
+    and the offset writes and reads of their one file (`positioned`)."""
 
     def __init__(self, ranges: list[tuple[int, int]], callback: Any):
         self.ranges = ranges
+        self.positioned = PositionedIO()
         self.hashers = [ContentHasher() for _ in ranges]
         self.callback = callback
         self._prefix = WrittenPrefix(ranges)
@@ -492,7 +496,7 @@ class _RangedJob:
                 if upto <= pos:
                     return  # finished: every byte written is hashed
             while pos < upto:
-                block = os.pread(fd, min(DOWNLOAD_READ_SIZE, upto - pos), pos)
+                block = self.positioned.read(fd, min(DOWNLOAD_READ_SIZE, upto - pos), pos)
                 if not block:
                     raise OSError(f"the temporary file ended at {pos} bytes while hashing it")
                 named.update(block)
@@ -551,13 +555,6 @@ def _start(target: Callable[..., None], *args: Any) -> threading.Thread:
                 os.close(arg.fd)  # the thread that would have closed it never ran
         raise
     return thread
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
 
 
 def _download_takes_headers(client: Any) -> bool:

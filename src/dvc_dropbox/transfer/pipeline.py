@@ -97,6 +97,8 @@ class Pipeline(Generic[T]):
         self._done: collections.deque[_Task[T]] = collections.deque()  # ended, to report
         self._items: Iterator[T] = iter(())
         self._exhausted = False
+        self._items_error: Optional[BaseException] = None  # what the item iterator raised
+        self._worker_error: Optional[BaseException] = None  # what ended a worker thread
         self._in_flight = 0  # taken and not yet reported as ended
         self._parked = 0  # waiting on a Future
         self._cancelled = False
@@ -112,6 +114,8 @@ class Pipeline(Generic[T]):
         If `finish` raises (or the thread is interrupted), no new item starts, the workers end
         after their current step, and the exception propagates. Items parked then are left to
         their Futures: what they wait for (a commit) may still land, but they are not reported.
+        If the item iterator raises, no new item starts either; the items under way end and are
+        reported, then its exception propagates here (it is never lost with a worker thread).
         """
         self._items = iter(items)
         self._coming(1)
@@ -138,6 +142,8 @@ class Pipeline(Generic[T]):
             with self._cond:
                 if not self._done and not (self._exhausted and self._in_flight == 0):
                     self._cond.wait(timeout=self._status_interval)
+                if self._worker_error is not None:
+                    raise self._worker_error  # its task may be lost: waiting could be forever
                 ended = list(self._done)
                 self._done.clear()
                 parked = self._parked
@@ -155,16 +161,24 @@ class Pipeline(Generic[T]):
                     shown, shown_at = wanted, now
                     self._status(wanted)
             if over:
+                if self._items_error is not None:
+                    raise self._items_error
                 return
 
     # -- worker threads ----------------------------------------------------------------------
 
     def _work(self) -> None:
-        while True:
-            task = self._next_task()
-            if task is None:
-                return
-            self._step(task)
+        try:
+            while True:
+                task = self._next_task()
+                if task is None:
+                    return
+                self._step(task)
+        except BaseException as exc:  # e.g. `coming` raised: `run` raises it, waits no more
+            with self._cond:
+                if self._worker_error is None:
+                    self._worker_error = exc
+                self._cond.notify_all()
 
     def _next_task(self) -> Optional[_Task[T]]:
         with self._cond:
@@ -178,7 +192,12 @@ class Pipeline(Generic[T]):
                 if not self._exhausted and self._in_flight < self.max_in_flight:
                     try:
                         item = next(self._items)
-                    except StopIteration:
+                    except BaseException as exc:
+                        # The end of the items, or an error taking one: either way no item
+                        # comes after. An error kept here is raised by `run` once the items
+                        # under way are reported (the worker lives on to finish its share).
+                        if not isinstance(exc, StopIteration):
+                            self._items_error = exc
                         self._exhausted = True
                         self._coming(-1)  # now: this thread may wait below for a long time
                         self._cond.notify_all()
@@ -240,4 +259,3 @@ class Pipeline(Generic[T]):
             self._parked -= 1
             self._ready.append(task)
             self._cond.notify_all()
-
