@@ -113,10 +113,13 @@ class DropboxFS(ListingMixin, MutationsMixin):
             return
         from dropbox import exceptions
 
+        lpath = os.fspath(lpath)
+        # As fsspec's own get_file: `get("proj/file", "local/newdir/")` creates `local/newdir`.
+        os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
         conn = self.conn
         with translate_errors(rpath):
             try:
-                conn.transfers.download_file(urls.read_path(rpath), os.fspath(lpath), callback)
+                conn.transfers.download_file(urls.read_path(rpath), lpath, callback)
             except exceptions.ApiError as exc:
                 # Only Dropbox saying "this is a folder" (fsspec's recursive get hands folders to
                 # get_file too); a local IsADirectoryError (lpath is a folder) is a real failure.
