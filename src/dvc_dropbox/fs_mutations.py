@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import uuid
 from typing import Any, Optional
 
 from . import sdk_errors, urls
@@ -38,34 +39,109 @@ class MutationsMixin(DropboxFSBase):
         return None
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Copy one file (or make one folder): onto a folder raises IsADirectoryError.
+
+        As fsspec's local cp_file; `copy`/`cp` (fsspec's) copy *into* an existing folder.
+        """
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         src = self.info(path1)
         if src["type"] == "directory":
             self.mkdir(path2)
             return
+        def copy(target: str) -> None:
+            self._call(target, "files_copy_v2", urls.api_path(path1), urls.api_path(target))
+
         try:
-            self._call(path2, "files_copy_v2", urls.api_path(path1), urls.api_path(path2))
+            copy(path2)
         except FileExistsError:
-            dest = self.info(path2)
-            if dest["type"] == "file" and dest.get("checksum") == src.get("checksum"):
+            dest = self._replaceable(src, path2)
+            if dest["checksum"] == src["checksum"]:
                 return  # identical content already there (DVC objects are content-addressed)
-            self.rm_file(path2)
-            self._call(path2, "files_copy_v2", urls.api_path(path1), urls.api_path(path2))
+            self._delete_file_at(path2, dest["rev"])
+            copy(path2)
 
     def mv(
         self,
-        path1: str,
-        path2: str,
+        path1: Any,
+        path2: Any,
         recursive: bool = False,
         maxdepth: Optional[int] = None,
         **kwargs: Any,
     ) -> None:
+        """One server-side move; onto an existing folder (or a path ending in "/") *into* it.
+
+        As fsspec's local mv (`shutil.move`), but a file in the way is replaced by a file, as
+        fsspec's `copy` does; a folder is never replaced nor merged (a folder in the way raises
+        IsADirectoryError, a file in the way of a folder FileExistsError).
+        """
+        if not isinstance(path1, str) or not isinstance(path2, str):
+            # Lists: fsspec's copy-then-delete, through cp_file below. A string is one literal
+            # path, never a glob: `[` is a common character in Dropbox names.
+            super().mv(path1, path2, recursive=recursive, maxdepth=maxdepth, **kwargs)
+            return
+        into = path2.endswith("/")
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
+        if path1 == path2:
+            return
+        def move(target: str) -> None:
+            self._move(path1, target)
+
+        target = self._join_name(path2, path1) if into else path2
         try:
-            self._move(path1, path2)
+            move(target)
+            return
         except FileExistsError:
-            self.rm_file(path2)  # fsspec semantics: the destination is replaced
-            self._move(path1, path2)
+            there = self._info_or_none(target)
+        if there is not None and there["type"] == "directory" and not into:
+            if path1.lower() == path2.lower():  # the source itself, spelt otherwise
+                raise FileExistsError(errno.EEXIST, "Dropbox cannot rename by case only", path2)
+            target = self._join_name(path2, path1)  # the folder asked for: move into it
+            try:
+                move(target)
+                return
+            except FileExistsError:
+                there = self._info_or_none(target)
+        if there is None:  # what was in the way went meanwhile (or a file is above it)
+            move(target)
+            return
+        # Something has the target's name: replaced only if both are files.
+        dest = self._replaceable(self.info(path1), target)
+        self._delete_file_at(target, dest["rev"])
+        move(target)
+
+    @staticmethod
+    def _join_name(folder: str, path: str) -> str:
+        name = path.rpartition("/")[2]
+        return f"{folder}/{name}" if folder else name
+
+    def _replaceable(self, src: dict[str, Any], target: str) -> dict[str, Any]:
+        """The file at `target` that `src` (a file) may replace; else the error to raise.
+
+        Never a folder, never the source itself (Dropbox cannot rename by case only, and
+        deleting "the destination" would then delete the source).
+        """
+        dest = self.info(target)
+        if dest["type"] == "directory":
+            raise IsADirectoryError(
+                errno.EISDIR, "a folder is in the way; Dropbox folders are never replaced", target
+            )
+        if src["type"] == "directory":
+            raise FileExistsError(errno.EEXIST, "a file is in the way of this folder", target)
+        if dest["name"].lower() == src["name"].lower():
+            raise FileExistsError(
+                errno.EEXIST, "the source itself (Dropbox names ignore case)", target
+            )
+        return dest
+
+    def _delete_file_at(self, path: str, rev: str) -> None:
+        """Delete the revision `rev` of the file `path`, and nothing else.
+
+        `parent_rev` makes delete_v2 conditional: it cannot delete a folder (one that took the
+        file's place meanwhile), nor a newer revision someone committed since we looked.
+        """
+        missing = self._call_counting(path, "files_delete_v2", urls.api_path(path), rev)
+        if missing is not None and missing[0] <= 1:
+            raise missing[1]
 
     def _move(self, path1: str, path2: str) -> None:
         missing = self._call_counting(
@@ -116,10 +192,38 @@ class MutationsMixin(DropboxFSBase):
         # Not found on a retry: the earlier try deleted it and its answer was lost; gone is gone.
 
     def rmdir(self, path: str) -> None:
+        """Delete an empty folder, and never a file that is put in it meanwhile.
+
+        Dropbox has no "delete if empty": delete_v2 of a folder deletes all it holds, and its
+        `parent_rev` check works for files only. So the folder, empty when listed, is first
+        moved aside to a name nobody else knows (one move, atomic for the whole folder): what
+        was added after the listing moved with it and is seen now, what is added after the move
+        makes a new folder at the old path. The folder aside is deleted only if it is empty, as
+        nothing can be added to it any more; else it is moved back and rmdir refuses.
+        """
         path = self._strip_protocol(path)
-        if self.ls(path, detail=False):
+        if not path:
+            raise DropboxRemoteError("refusing to delete the whole Dropbox")
+        entries = self.ls(path, detail=True)
+        if len(entries) == 1 and entries[0]["name"] == path and entries[0]["type"] == "file":
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+        if entries:
             raise OSError(errno.ENOTEMPTY, os.strerror(errno.ENOTEMPTY), path)
-        self.rm_file(path)
+        parent, _, name = path.rpartition("/")
+        aside = self._join_name(parent, f".{name}.rmdir-{uuid.uuid4().hex[:12]}")
+        self._move(path, aside)
+        if not self.ls(aside, detail=False):
+            self.rm_file(aside)
+            return
+        try:
+            self._move(aside, path)
+        except FileExistsError:  # a new folder was made at `path` meanwhile: keep both
+            raise OSError(
+                errno.ENOTEMPTY,
+                f"files were added while it was being removed; they are in {aside}",
+                path,
+            ) from None
+        raise OSError(errno.ENOTEMPTY, "files were added while it was being removed", path)
 
     def rm(self, path: Any, recursive: bool = False, maxdepth: Optional[int] = None) -> None:
         """Delete a path, or many paths with `delete_batch` (folders go with their contents).
