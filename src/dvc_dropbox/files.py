@@ -1,17 +1,25 @@
-"""The file objects `DropboxFS.open` returns: a seekable streaming reader and a buffered writer."""
+"""The file objects `DropboxFS.open` returns: a seekable streaming reader and a buffered writer.
+
+They get what they need from the filesystem as callables (open a download at an offset, retry
+under the pacer, upload a file object), so this module does not import the filesystem.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from . import urls
 from .options import BLOCK_SIZE
 
-if TYPE_CHECKING:
-    from .fs import DropboxFS
+# start offset -> a streaming download of the file from there
+OpenRead = Callable[[int], Any]
+# the pacer's retry: fn(*args) again after a (reported) wait while its policy allows
+Retry = Callable[..., Any]
+# (file object at 0, its size) -> returns once it is committed
+Upload = Callable[[Any, int], None]
 
 
 def read_some(resp: Any, n: int) -> bytes:
@@ -31,9 +39,10 @@ def close_quietly(resp: Any) -> None:
 class DropboxReader(io.RawIOBase):
     """A seekable streaming reader: one ranged download, reopened at the new offset on seek."""
 
-    def __init__(self, fs: DropboxFS, path: str, size: int):
+    def __init__(self, path: str, size: int, open_read: OpenRead, retry: Retry):
         super().__init__()
-        self.fs = fs
+        self._open_read = open_read
+        self._retry = retry
         self.path = path
         self.size = size
         self._pos = 0
@@ -69,7 +78,7 @@ class DropboxReader(io.RawIOBase):
         if want <= 0:
             return 0
         # A dropped connection is reopened at our offset, after the pacer's (reported) wait.
-        chunk = self.fs.conn.pacer.retry(self._download, want)
+        chunk = self._retry(self._download, want)
         n = len(chunk)
         buffer[:n] = chunk
         self._pos += n
@@ -77,7 +86,7 @@ class DropboxReader(io.RawIOBase):
 
     def _download(self, want: int) -> bytes:
         if self._resp is None:
-            self._resp = self.fs._open_read(self.path, start=self._pos)
+            self._resp = self._open_read(self._pos)
         try:
             chunk = read_some(self._resp, want)
         except OSError:
@@ -103,9 +112,9 @@ class DropboxReader(io.RawIOBase):
 class DropboxWriter(io.BufferedIOBase):
     """Buffers to a local temporary file and uploads it on close (discarded on an exception)."""
 
-    def __init__(self, fs: DropboxFS, path: str):
+    def __init__(self, path: str, upload: Upload):
         super().__init__()
-        self.fs = fs
+        self._upload = upload
         self.path = path
         self.blocksize = BLOCK_SIZE
         # Lives until close() uploads it; a `with` block cannot span the caller's writes.
@@ -136,7 +145,7 @@ class DropboxWriter(io.BufferedIOBase):
         try:
             self._tmp.flush()
             self._tmp.seek(0)
-            self.fs.put_fileobj(self._tmp, self.path, size=self._size)
+            self._upload(self._tmp, self._size)
         finally:
             self._tmp.close()
             super().close()

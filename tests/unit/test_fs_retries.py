@@ -224,12 +224,11 @@ def test_a_read_that_breaks_off_reopens_at_its_offset_after_a_reported_wait(
     opened: list[int] = []
     fs = scripted_fs(ScriptedClient(lambda _: files.DeleteBatchJobStatus.other), t)
 
-    def open_read(path: str, start: int = 0, end: Any = None) -> BreakingStream:
+    def open_read(start: int) -> BreakingStream:
         opened.append(start)
         return BreakingStream(data[start:], 1000)
 
-    fs._open_read = open_read  # type: ignore[method-assign]
-    reader = DropboxReader(fs, "dvc/project/big", len(data))
+    reader = DropboxReader("dvc/project/big", len(data), open_read, retry=fs.conn.pacer.retry)
     assert io.BufferedReader(reader, buffer_size=1 << 20).read() == data
     assert opened == [0, 1000, 2000, 3000, 4000]
     assert t.sleeps == [1.0] * 4  # one backoff per drop: the pacer's, on its clock
@@ -251,12 +250,11 @@ def test_a_read_that_keeps_breaking_off_ends_in_a_clear_error() -> None:
     )
     opened: list[int] = []
 
-    def open_read(path: str, start: int = 0, end: Any = None) -> BreakingStream:
+    def open_read(start: int) -> BreakingStream:
         opened.append(start)
         return BreakingStream(b"x" * 10, 0 if opened[1:] else 10)
 
-    fs._open_read = open_read  # type: ignore[method-assign]
-    reader = DropboxReader(fs, "dvc/project/big", 100)
+    reader = DropboxReader("dvc/project/big", 100, open_read, retry=fs.conn.pacer.retry)
     with pytest.raises(DropboxRetryError) as info:
         io.BufferedReader(reader).read()
     assert str(info.value).startswith(

@@ -41,6 +41,8 @@ class Rule:
     startup_only: bool = False
 
 
+FS_ROOMS_ABOVE_BASE = ("dvc_dropbox.fs", "dvc_dropbox.fs_listing", "dvc_dropbox.fs_mutations")
+
 RULES = (
     Rule("dvc_dropbox", ("dropbox_emulator",), "the plugin never knows the emulator"),
     Rule("dropbox_emulator", ("dvc_dropbox",), "the emulator never knows the plugin"),
@@ -71,6 +73,28 @@ RULES = (
         ("dropbox_emulator.http", "dropbox_emulator.runtime"),
         "the control API gets the runtime handed in; it does not reach for the transport",
         startup_only=True,
+    ),
+    # The fsspec filesystem's rooms: the base under listing and mutations, the core (fs.py)
+    # assembling them; the file objects get callables, not the filesystem.
+    Rule(
+        "dvc_dropbox.fs_base",
+        (*FS_ROOMS_ABOVE_BASE, "dvc_dropbox.files"),
+        "the filesystem's base is its bottom room: the rooms build on it, it never calls up",
+    ),
+    Rule(
+        "dvc_dropbox.fs_listing",
+        ("dvc_dropbox.fs", "dvc_dropbox.fs_mutations"),
+        "listing knows only the base; the core assembles the rooms",
+    ),
+    Rule(
+        "dvc_dropbox.fs_mutations",
+        ("dvc_dropbox.fs", "dvc_dropbox.fs_listing"),
+        "mutations know only the base; the core assembles the rooms",
+    ),
+    Rule(
+        "dvc_dropbox.files",
+        (*FS_ROOMS_ABOVE_BASE, "dvc_dropbox.fs_base"),
+        "readers and writers get callables from the filesystem, no import circle",
     ),
 )
 
@@ -227,6 +251,8 @@ def test_tests_and_tools_reach_the_emulator_only_through_its_launcher() -> None:
         ("dropbox_emulator.state.tree", "from ..handlers import files\n", "bottom room"),
         ("dropbox_emulator.handlers.files", "from ..http.wire import x\n", "transport"),
         ("dropbox_emulator.control.api", "from ..runtime import Runtime\n", "handed in"),
+        ("dvc_dropbox.files", "if TYPE_CHECKING:\n    from .fs import DropboxFS\n", "callables"),
+        ("dvc_dropbox.fs_listing", "from .fs_mutations import MutationsMixin\n", "assembles"),
     ],
 )
 def test_a_forbidden_import_is_caught(module: str, source: str, expected: str) -> None:
