@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import urls
+from .errors import DropboxRemoteError
 from .options import BLOCK_SIZE
 
 if TYPE_CHECKING:
     from .fs import DropboxFS
+
+
+class DropboxRevisionGone(DropboxRemoteError, FileNotFoundError):
+    """The revision an open reader reads was removed from Dropbox (never mix two versions)."""
 
 
 def read_some(resp: Any, n: int) -> bytes:
@@ -29,13 +35,18 @@ def close_quietly(resp: Any) -> None:
 
 
 class DropboxReader(io.RawIOBase):
-    """A seekable streaming reader: one ranged download, reopened at the new offset on seek."""
+    """A seekable streaming reader: one ranged download, reopened at the new offset on seek.
 
-    def __init__(self, fs: DropboxFS, path: str, size: int):
+    Every download reads revision `rev` (`rev:<rev>`), the one `size` belongs to: a file replaced
+    on Dropbox while it is open never reads as a mix of two versions.
+    """
+
+    def __init__(self, fs: DropboxFS, path: str, size: int, rev: Optional[str] = None):
         super().__init__()
         self.fs = fs
         self.path = path
         self.size = size
+        self.rev = rev
         self._pos = 0
         self._resp: Any = None
 
@@ -77,7 +88,7 @@ class DropboxReader(io.RawIOBase):
 
     def _download(self, want: int) -> bytes:
         if self._resp is None:
-            self._resp = self.fs._open_read(self.path, start=self._pos)
+            self._resp = self._open_at(self._pos)
         try:
             chunk = read_some(self._resp, want)
         except OSError:
@@ -90,6 +101,19 @@ class DropboxReader(io.RawIOBase):
             )
         return chunk
 
+    def _open_at(self, start: int) -> Any:
+        if self.rev is None:
+            return self.fs._open_read(self.path, start=start)
+        try:
+            path = urls.join_rev(urls.split_rev(self.path)[0], self.rev)
+            return self.fs._open_read(path, start=start)
+        except FileNotFoundError:
+            raise DropboxRevisionGone(
+                f"{urls.api_path(self.path)} changed on Dropbox while it was open for reading, "
+                f"and the revision being read ({self.rev}) is no longer there; open the file "
+                "again to read its current version"
+            ) from None
+
     def _drop(self) -> None:
         if self._resp is not None:
             close_quietly(self._resp)
@@ -101,13 +125,27 @@ class DropboxReader(io.RawIOBase):
 
 
 class DropboxWriter(io.BufferedIOBase):
-    """Buffers to a local temporary file and uploads it on close (discarded on an exception)."""
+    """Buffers to a local temporary file; only a clean `close()` uploads it (atomic writes).
 
-    def __init__(self, fs: DropboxFS, path: str):
+    Every other way out discards the bytes and leaves what Dropbox holds untouched: an exception
+    in a `with` (ours, fsspec's `OpenFile`, a text wrapper's: they all call `close()`, so close
+    looks at the exception being handled), garbage collection of an unclosed writer or of its text
+    wrapper, and an interrupted process (nothing is sent before close).
+    `mode` is the commit's: "overwrite" replaces, "create" (`"x"` mode) fails with
+    FileExistsError when anything is at `path`.
+    """
+
+    def __init__(self, fs: DropboxFS, path: str, mode: str = "overwrite"):
         super().__init__()
         self.fs = fs
         self.path = path
+        self.mode = mode
         self.blocksize = BLOCK_SIZE
+        # The exception being handled where the writer was opened (a writer may live inside an
+        # `except:` block): only a newer one, propagating when close() runs, is an unwinding
+        # `with`. A close() called by hand while handling a newer exception discards too.
+        self._opened_during = sys.exc_info()[1]
+        self._abandoned = False
         # Lives until close() uploads it; a `with` block cannot span the caller's writes.
         self._tmp: Any = tempfile.TemporaryFile()  # noqa: SIM115
         self._size = 0
@@ -126,20 +164,39 @@ class DropboxWriter(io.BufferedIOBase):
         return self._size
 
     def discard(self) -> None:
+        """Close without uploading: Dropbox keeps what it had."""
         if not self.closed:
-            self._tmp.close()
+            tmp = getattr(self, "_tmp", None)  # absent if __init__ failed
+            if tmp is not None:
+                tmp.close()
             super().close()
+
+    def _unwinding(self) -> bool:
+        current = sys.exc_info()[1]
+        return current is not None and current is not self._opened_during
 
     def close(self) -> None:
         if self.closed:
             return
+        if self._abandoned or self._unwinding():
+            self.discard()
+            return
         try:
             self._tmp.flush()
             self._tmp.seek(0)
-            self.fs.put_fileobj(self._tmp, self.path, size=self._size)
+            self.fs.put_fileobj(self._tmp, self.path, size=self._size, mode=self.mode)
         finally:
             self._tmp.close()
             super().close()
+
+    def _dealloc_warn(self, source: object) -> None:
+        # CPython's TextIOWrapper calls this on its buffer when it is garbage collected, just
+        # before it closes the buffer: a text writer nobody closed is abandoned, not finished.
+        self._abandoned = True
+
+    def __del__(self) -> None:
+        # IOBase's finaliser would call close(), which uploads: an unclosed writer is discarded.
+        self.discard()
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:

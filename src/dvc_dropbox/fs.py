@@ -41,7 +41,7 @@ from .options import (
     text_option,
 )
 from .sdk_errors import translate_errors
-from .transfer.content_hash import object_name
+from .transfer.content_hash import ObjectName, object_name
 from .transfer.pacer import Action
 from .transfer.pipeline import Steps, drive
 
@@ -62,6 +62,10 @@ class DropboxFS(AbstractFileSystem):
     root_marker = ""
     # Connections are cached per settings in `connection_for`; instances are cheap.
     cachable = False
+    # Remote roots whose DVC objects (`<root>/files/md5/ab/…`, DVC 2's `<root>/ab/…`) are checked
+    # against the md5 their name says; DVC's adapter sets its remote's. Outside them only DVC 3's
+    # distinctive `…/files/md5/ab/<30 hex>` names are checked, never an fsspec user's `ab/…`.
+    dvc_remote_roots: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -362,16 +366,27 @@ class DropboxFS(AbstractFileSystem):
             entry = self.info(path)
             if entry["type"] == "directory":
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-            if entry["size"] <= VERIFIED_OPEN_LIMIT and object_name(urls.read_path(path)):
+            name = self._object_name(path)
+            if entry["size"] <= VERIFIED_OPEN_LIMIT and name is not None:
                 # A DVC object (DVC reads `.dir` listings this way): verified before it is read.
                 # Bigger ones stream, as `dvc.api.open` of a large file must not wait for all of it.
                 with translate_errors(path):
-                    return self.conn.transfers.read_object(urls.read_path(path))
-            raw = DropboxReader(self, path, entry["size"])
+                    return self.conn.transfers.read_object(urls.read_path(path), dvc_object=name)
+            raw = DropboxReader(self, path, entry["size"], rev=entry["rev"])
             return io.BufferedReader(raw, buffer_size=block_size or BLOCK_SIZE)
-        if "w" in mode or "x" in mode:
+        if "x" in mode:
+            # Refused at once, as a local open; the commit (WriteMode.add) refuses one that
+            # appears meanwhile.
+            if self._info_or_none(path) is not None:
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+            return DropboxWriter(self, path, mode="create")
+        if "w" in mode:
             return DropboxWriter(self, path)
         raise ValueError(f"unsupported mode {mode!r} for Dropbox (use rb or wb)")
+
+    def _object_name(self, path: str) -> Optional[ObjectName]:
+        """The md5 `path` names if it is a DVC object of one of `dvc_remote_roots`."""
+        return object_name(urls.split_rev(path)[0], self.dvc_remote_roots)
 
     def _open_read(self, path: str, start: int = 0, end: Optional[int] = None) -> Any:
         conn = self.conn
@@ -423,7 +438,9 @@ class DropboxFS(AbstractFileSystem):
         conn = self.conn
         with translate_errors(rpath):
             try:
-                conn.transfers.download_file(urls.read_path(rpath), os.fspath(lpath), callback)
+                conn.transfers.download_file(
+                    urls.read_path(rpath), os.fspath(lpath), callback, self._object_name(rpath)
+                )
             except exceptions.ApiError as exc:
                 # Only Dropbox saying "this is a folder" (fsspec's recursive get hands folders to
                 # get_file too); a local IsADirectoryError (lpath is a folder) is a real failure.
@@ -441,7 +458,7 @@ class DropboxFS(AbstractFileSystem):
         mode: str = "overwrite",
         **kwargs: Any,
     ) -> None:
-        drive(self.put_file_steps(lpath, rpath, callback))
+        drive(self.put_file_steps(lpath, rpath, callback, mode=mode))
 
     def put_file_steps(
         self,
@@ -449,6 +466,7 @@ class DropboxFS(AbstractFileSystem):
         rpath: str,
         callback: Any = DEFAULT_CALLBACK,
         on_sent: Optional[Callable[[], None]] = None,
+        mode: str = "overwrite",
     ) -> Steps[None]:
         """`put_file` as steps (transfer/pipeline.py): yields while its commit is pending, so a
         pipeline's thread can send other files meanwhile; ends once the file is committed."""
@@ -459,19 +477,26 @@ class DropboxFS(AbstractFileSystem):
         conn = self.conn
         with translate_errors(rpath):
             yield from conn.transfers.upload_file_steps(
-                os.fspath(lpath), urls.api_path(rpath), callback, on_sent
+                os.fspath(lpath), urls.api_path(rpath), callback, on_sent, mode=mode
             )
 
     def put_fileobj(
-        self, fobj: Any, rpath: str, size: Optional[int] = None, callback: Any = DEFAULT_CALLBACK
+        self,
+        fobj: Any,
+        rpath: str,
+        size: Optional[int] = None,
+        callback: Any = DEFAULT_CALLBACK,
+        mode: str = "overwrite",
     ) -> None:
+        """Upload `fobj` to `rpath`: exactly `size` bytes if given (more or fewer is an error).
+        `mode="create"` fails with FileExistsError if anything is at `rpath`."""
         rpath = self._strip_protocol(rpath)
         conn = self.conn
         with translate_errors(rpath):
-            conn.transfers.upload_fileobj(fobj, urls.api_path(rpath), size, callback)
+            conn.transfers.upload_fileobj(fobj, urls.api_path(rpath), size, callback, mode=mode)
 
     def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
-        self.put_fileobj(io.BytesIO(value), path, size=len(value))
+        self.put_fileobj(io.BytesIO(value), path, size=len(value), mode=mode)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         path = self._strip_protocol(path)
