@@ -540,7 +540,11 @@ class Uploads:
             raise
 
     def _already_committed(self, path: str, local_hash: str, cause: Exception) -> Any:
-        """The session is gone: success if `path` already holds these bytes, else re-upload."""
+        """The session is gone: success if `path` already holds these bytes, else re-upload.
+
+        In "create" mode too: a commit whose answer was lost finds its own file here. (The one
+        case it cannot tell apart, the very same bytes already there before, then counts as
+        created rather than as FileExistsError; nothing is overwritten either way.)"""
         from dropbox import exceptions, files
 
         try:
