@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import sys
 import tempfile
 from typing import TYPE_CHECKING, Any, Optional
@@ -14,6 +15,8 @@ from .options import BLOCK_SIZE
 
 if TYPE_CHECKING:
     from .fs import DropboxFS
+
+logger = logging.getLogger("dvc.dvc_dropbox")
 
 
 class DropboxRevisionGone(DropboxRemoteError, FileNotFoundError):
@@ -179,6 +182,8 @@ class DropboxWriter(io.BufferedIOBase):
         if self.closed:
             return
         if self._abandoned or self._unwinding():
+            why = "never closed" if self._abandoned else "closed while an exception propagated"
+            logger.debug("Dropbox: %s not uploaded: its file object was %s", self.path, why)
             self.discard()
             return
         try:
