@@ -109,6 +109,8 @@ class DropboxFileSystem(FileSystem):
     @cached_property
     def fs(self) -> DropboxFS:
         fs = DropboxFS(**self.fs_args)
+        if self.root is not None:
+            fs.dvc_remote_roots = (self.root,)  # only its objects are checked by their md5 name
         # DVC touches `fs` in its main thread before starting workers: fail here, once, on
         # missing or rejected credentials instead of once per file inside the transfer threads.
         fs.connect()

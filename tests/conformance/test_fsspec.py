@@ -5,16 +5,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import fsspec.tests.abstract as abstract
-import pytest
 
 from .fsspec_fixtures import DropboxFixtures
-
-# `open(path, "xb")` and `pipe_file(..., mode="create")` must refuse an existing file: Dropbox
-# can (WriteMode.add); the writer that does it is another change (branch fileobjs).
-EXCLUSIVE = pytest.mark.xfail(reason="open x / pipe create: branch fileobjs", strict=False)
 
 
 class TestDropboxCopy(abstract.AbstractCopyTests, DropboxFixtures):
@@ -30,12 +23,8 @@ class TestDropboxPut(abstract.AbstractPutTests, DropboxFixtures):
 
 
 class TestDropboxOpen(abstract.AbstractOpenTests, DropboxFixtures):
-    @EXCLUSIVE
-    def test_open_exclusive(self, fs: Any, fs_target: str) -> None:
-        super().test_open_exclusive(fs, fs_target)
+    pass
 
 
 class TestDropboxPipe(abstract.AbstractPipeTests, DropboxFixtures):
-    @EXCLUSIVE
-    def test_pipe_exclusive(self, fs: Any, fs_target: str) -> None:
-        super().test_pipe_exclusive(fs, fs_target)
+    pass

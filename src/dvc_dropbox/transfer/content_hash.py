@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -108,8 +109,12 @@ def hexdigest_of_parts(parts: list[ContentHasher]) -> str:
 # DVC 3 objects: <remote>/files/md5/ab/cdef... (a `.dir` suffix for directory listings, whose md5
 # covers the listing file's own bytes). DVC 2's layout, <remote>/ab/cdef..., named objects by
 # md5-dos2unix: for text files the md5 of the bytes with CRLF turned into LF.
-_DVC3_OBJECT = re.compile(r"(?:^|/)files/md5/([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?$")
-_DVC2_OBJECT = re.compile(r"(?:^|/)([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?$")
+# Only paths of DVC's layout are objects (issue 16): below a remote root DVC named, both layouts;
+# elsewhere (an fsspec user's own files) only DVC 3's `files/md5/ab/<30 hex>`, whose three fixed
+# levels nobody picks by chance. A bare `ab/<30 hex>` of an fsspec user is just a file.
+_DVC3_OBJECT = re.compile(r"files/md5/([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?")
+_DVC2_OBJECT = re.compile(r"([0-9a-f]{2})/([0-9a-f]{30})(?:\.dir)?")
+_DVC3_ANYWHERE = re.compile(r"(?:^|/)" + _DVC3_OBJECT.pattern + "$")
 
 
 @dataclass(frozen=True)
@@ -120,14 +125,35 @@ class ObjectName:
     legacy: bool  # DVC 2 layout: md5-dos2unix (the plain md5 is accepted too)
 
 
-def object_name(path: str) -> Optional[ObjectName]:
-    """The md5 a DVC object's path names, or None for a path that does not name one."""
-    match = _DVC3_OBJECT.search(path)
+def _below(path: str, root: str) -> Optional[str]:
+    """`path` relative to folder `root` (Dropbox compares case-insensitively), or None."""
+    path, root = path.strip("/"), root.strip("/")
+    if not root:
+        return path
+    if path.lower().startswith(root.lower() + "/"):
+        return path[len(root) + 1 :]
+    return None
+
+
+def object_name(path: str, remote_roots: Sequence[str] = ()) -> Optional[ObjectName]:
+    """The md5 a DVC object's path names, or None for a path that does not name one.
+
+    `remote_roots`: the DVC remotes' folders (plugin or API paths, like `path`) whose objects
+    may use DVC 2's layout too.
+    """
+    for root in remote_roots:
+        rel = _below(path, root)
+        if rel is None:
+            continue
+        match = _DVC3_OBJECT.fullmatch(rel)
+        if match:
+            return ObjectName(match.group(1) + match.group(2), legacy=False)
+        match = _DVC2_OBJECT.fullmatch(rel)
+        if match:
+            return ObjectName(match.group(1) + match.group(2), legacy=True)
+    match = _DVC3_ANYWHERE.search(path)
     if match:
         return ObjectName(match.group(1) + match.group(2), legacy=False)
-    match = _DVC2_OBJECT.search(path)
-    if match:
-        return ObjectName(match.group(1) + match.group(2), legacy=True)
     return None
 
 

@@ -29,7 +29,7 @@ from .. import sdk_internals
 from ..errors import DropboxIntegrityError
 from ..options import BLOCK_SIZE, DEFAULT_CHUNK_SIZE, DEFAULT_JOBS, MiB
 from . import upload_progress
-from .content_hash import ContentHasher, NameHasher, hexdigest_of_parts, object_name
+from .content_hash import ContentHasher, NameHasher, ObjectName, hexdigest_of_parts
 from .pacer import Pacer
 from .positioned import PositionedIO
 
@@ -75,11 +75,14 @@ class Downloads:
                 )
         return slots
 
-    def download_file(self, path: str, lpath: str, callback: Any = None) -> Any:
+    def download_file(
+        self, path: str, lpath: str, callback: Any = None, dvc_object: Optional[ObjectName] = None
+    ) -> Any:
         """Download `path` to `lpath`; the file appears only once its bytes are verified.
 
-        Verified against Dropbox's content_hash and, for a DVC object, against the md5 its name
-        says (see `_verified_download`).
+        Verified against Dropbox's content_hash and, for a DVC object (`dvc_object`: the md5 its
+        path names; the filesystem knows which paths are DVC's), against that md5 (see
+        `_verified_download`).
         """
         directory = os.path.dirname(os.path.abspath(lpath))
 
@@ -88,7 +91,7 @@ class Downloads:
             tmp = os.path.join(directory, name)
             try:
                 with open(tmp, "w+b") as out:  # read back by the md5 of a ranged download
-                    metadata = self._fill(out, path, callback, ranged=True)
+                    metadata = self._fill(out, path, callback, dvc_object, ranged=True)
                 os.replace(tmp, lpath)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -98,7 +101,9 @@ class Downloads:
 
         return self._verified_download(path, once, callback)
 
-    def read_object(self, path: str, callback: Any = None) -> BinaryIO:
+    def read_object(
+        self, path: str, callback: Any = None, dvc_object: Optional[ObjectName] = None
+    ) -> BinaryIO:
         """The verified bytes of `path` (a DVC object, e.g. a `.dir` listing) in a temporary file.
 
         DVC reads `.dir` objects with `open`: a streaming reader cannot take back bytes it has
@@ -108,7 +113,7 @@ class Downloads:
         def once(callback: Any) -> BinaryIO:
             out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller
             try:
-                self._fill(out, path, callback)
+                self._fill(out, path, callback, dvc_object)
                 out.seek(0)
             except BaseException:
                 out.close()
@@ -145,16 +150,23 @@ class Downloads:
                 callback.absolute_update(0)
         raise AssertionError("unreachable")
 
-    def _fill(self, out: BinaryIO, path: str, callback: Any, *, ranged: bool = False) -> Any:
+    def _fill(
+        self,
+        out: BinaryIO,
+        path: str,
+        callback: Any,
+        dvc_object: Optional[ObjectName],
+        *,
+        ranged: bool = False,
+    ) -> Any:
         """Write the whole of `path` to `out`, checked; its metadata.
 
         `ranged`: `out` is a fresh read-write file, so a file of several chunks may be fetched as
         parallel ranges (`_fill_ranges`).
         """
-        name = object_name(path)
         metadata, response = self.pacer.call(self.client.files_download, path)
         callback.set_size(metadata.size)
-        named = NameHasher(name) if name is not None else None
+        named = NameHasher(dvc_object) if dvc_object is not None else None
         ranges = plan_ranges(metadata.size, self.chunk_size)
         if ranged and len(ranges) > 1:
             self._fill_ranges(out, path, metadata, response, ranges, callback, named)

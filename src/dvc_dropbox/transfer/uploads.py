@@ -17,7 +17,14 @@ the whole file's hash, so every byte is hashed once); the committed file's `cont
 equal the local one, otherwise `DropboxIntegrityError`.
 
 Commits use `mode=overwrite` (fsspec's `put` replaces; DVC objects are content-addressed, so an
-existing object is identical anyway) and `mute=True` (no desktop notifications).
+existing object is identical anyway) and `mute=True` (no desktop notifications). The "create"
+write mode (fsspec's `"x"` and `mode="create"`) commits with `WriteMode.add`, no autorename and
+`strict_conflict`: anything already at the path, even the same bytes, is a conflict
+(FileExistsError), and nothing is replaced.
+
+A source is never trusted to be the size it was announced as: after `size` bytes one more read
+must find its end. A source that grew or shrank fails the upload before its commit
+(`SourceChanged`), instead of committing a cut (or short) file whose content_hash is valid.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from .content_hash import (
     hash_of_digests,
 )
 from .pacer import Action, Pacer, logger
+from .sources import Source as _Source
 
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
 MAX_OFFSET_RESUMES = 10  # incorrect_offset recoveries for one chunk
@@ -61,44 +69,23 @@ class _NoRestart(SessionGone):
     """The session is gone and its source cannot be read again from the start."""
 
 
-# -- reading sources -----------------------------------------------------------------------------
+WRITE_MODES = ("overwrite", "create")
 
 
-def _read_exactly(fobj: BinaryIO, size: int) -> bytes:
-    """Read `size` bytes unless EOF comes first (raw streams may return short reads)."""
-    first = fobj.read(size)
-    if not first or len(first) == size:
-        return first or b""
-    parts = [first]
-    got = len(first)
-    while got < size:
-        more = fobj.read(size - got)
-        if not more:
-            break
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
+def _commit_info(path: str, mode: str) -> Any:
+    from dropbox import files
+
+    if mode == "create":
+        return files.CommitInfo(
+            path=path, mode=files.WriteMode.add, autorename=False, strict_conflict=True, mute=True
+        )
+    return files.CommitInfo(path=path, mode=files.WriteMode.overwrite, mute=True)
 
 
-class _Source:
-    """A file object read chunk by chunk; `rewind` works when it is seekable."""
-
-    def __init__(self, fobj: BinaryIO):
-        self.fobj = fobj
-        try:
-            self.seekable = bool(fobj.seekable())
-            self.base = fobj.tell() if self.seekable else 0
-        except (AttributeError, OSError, ValueError):
-            self.seekable, self.base = False, 0
-
-    def read(self, size: int) -> bytes:
-        return _read_exactly(self.fobj, size)
-
-    def rewind(self, offset: int) -> bool:
-        if not self.seekable:
-            return False
-        self.fobj.seek(self.base + offset)
-        return True
+def _check_mode(mode: str) -> str:
+    if mode not in WRITE_MODES:
+        raise ValueError(f"write mode must be one of {', '.join(WRITE_MODES)}, not {mode!r}")
+    return mode
 
 
 class _Rewind(Exception):
@@ -188,13 +175,23 @@ class Uploads:
         return pipeline.drive(self.upload_file_steps(lpath, path, callback))
 
     def upload_fileobj(
-        self, fobj: BinaryIO, path: str, size: Optional[int], callback: Any = None
+        self,
+        fobj: BinaryIO,
+        path: str,
+        size: Optional[int],
+        callback: Any = None,
+        *,
+        mode: str = "overwrite",
     ) -> Any:
-        """Upload `fobj` (from its current position) to `path`; returns the FileMetadata."""
+        """Upload `fobj` (from its current position) to `path`; returns the FileMetadata.
+
+        With `size`, exactly that many bytes must follow (else SourceChanged, nothing committed).
+        """
+        _check_mode(mode)
         callback = callback or upload_progress.no_callback()
         if size is not None:
             callback.set_size(size)
-        source = _Source(fobj)
+        source = _Source(fobj, f"the data for {path}")
         progress = _Progress(callback)
 
         @contextlib.contextmanager
@@ -203,7 +200,7 @@ class Uploads:
                 raise _NoRestart(f"upload session for {path} is gone") from None
             yield source, size
 
-        return pipeline.drive(self._upload_steps(reopen, path, progress))
+        return pipeline.drive(self._upload_steps(reopen, path, progress, mode=mode))
 
     def upload_file_steps(
         self,
@@ -211,11 +208,14 @@ class Uploads:
         path: str,
         callback: Any = None,
         on_sent: Optional[Callable[[], None]] = None,
+        *,
+        mode: str = "overwrite",
     ) -> pipeline.Steps[Any]:
         """`upload_file` as steps (transfer/pipeline.py): it yields the Future of its commit once
         its bytes are sent, so the thread can upload the next file meanwhile; returns the
         FileMetadata. The file is open only while its bytes are sent, never during the wait.
         `on_sent` is called once, when the bytes are sent (a progress bar for them can go)."""
+        _check_mode(mode)
         callback = callback or upload_progress.no_callback()
         progress = _Progress(callback)
 
@@ -225,9 +225,9 @@ class Uploads:
             if not attempt:
                 callback.set_size(size)
             with open(lpath, "rb") as fobj:
-                yield _Source(fobj), size
+                yield _Source(fobj, lpath), size
 
-        return self._upload_steps(reopen, path, progress, on_sent)
+        return self._upload_steps(reopen, path, progress, on_sent, mode=mode)
 
     def _upload_steps(
         self,
@@ -235,6 +235,7 @@ class Uploads:
         path: str,
         progress: _Progress,
         on_sent: Optional[Callable[[], None]] = None,
+        mode: str = "overwrite",
     ) -> pipeline.Steps[Any]:
         """Send the bytes (`reopen(attempt)` gives the source), hand the commit over, yield its
         Future; a session found gone at commit time is uploaded again from the start."""
@@ -244,13 +245,13 @@ class Uploads:
                 with contextlib.ExitStack() as sending:
                     with reopen(attempt) as (source, size):
                         cursor, local_hash = self._send(source, path, size, progress, sending)
-                    handed = self._hand_over(cursor, path)
+                    handed = self._hand_over(cursor, path, mode)
                 if on_sent is not None:
                     on_sent()
                     on_sent = None
                 committing = True
                 if handed is None:
-                    metadata = self._commit_alone(cursor, path, local_hash)
+                    metadata = self._commit_alone(cursor, path, local_hash, mode)
                 else:
                     try:
                         metadata = yield handed
@@ -282,11 +283,12 @@ class Uploads:
         of a session (a big file's long upload must not hold the small files' batch back).
         """
         if size is not None and size <= self.chunk_size:
+            data = source.read_announced(size, 0, size)
             sending.enter_context(self._uploading())
-            return self._send_small(source.read(size), progress)
+            return self._send_small(data, progress)
         # A chunk is read only with a memory slot in hand: jobs x chunk_size could be gigabytes.
         with self._chunk_slots:
-            first = source.read(self.chunk_size)
+            first = source.read_announced(size, 0, self.chunk_size)
             if len(first) == self.chunk_size:
                 held = [first]  # handed over, so only the session code holds the chunk
                 del first
@@ -344,7 +346,7 @@ class Uploads:
         chunk = b""
         for _ in range(1_000_000):  # ≥ 48 TiB at 48 MiB chunks; bounded on purpose
             chunk = b""  # drop the previous chunk before reading the next one
-            chunk = source.read(self.chunk_size)
+            chunk = source.read_announced(size, sent, self.chunk_size)
             last = len(chunk) < self.chunk_size or (size is not None and sent + len(chunk) >= size)
             digests = block_digests(chunk)
             hasher.feed(sent, chunk, digests, final=last)
@@ -443,21 +445,21 @@ class Uploads:
             return contextlib.nullcontext()
         return self.committer.uploading()
 
-    def _hand_over(self, cursor: Any, path: str) -> Optional[Future[Any]]:
+    def _hand_over(self, cursor: Any, path: str, mode: str) -> Optional[Future[Any]]:
         """The entry to the committer (its Future), or None with `batch_size 1`."""
         from dropbox import files
 
         if self.committer is None:
             return None
-        commit = files.CommitInfo(path=path, mode=files.WriteMode.overwrite, mute=True)
+        commit = _commit_info(path, mode)
         arg = files.UploadSessionFinishArg(cursor=cursor, commit=commit)
         return self.committer.submit(_Commit(arg))
 
-    def _commit_alone(self, cursor: Any, path: str, local_hash: str) -> Any:
+    def _commit_alone(self, cursor: Any, path: str, local_hash: str, mode: str) -> Any:
         """`batch_size 1`: this file's own `upload_session/finish`."""
-        from dropbox import exceptions, files
+        from dropbox import exceptions
 
-        commit = files.CommitInfo(path=path, mode=files.WriteMode.overwrite, mute=True)
+        commit = _commit_info(path, mode)
         try:
             return self.pacer.call(
                 self.client.files_upload_session_finish,
@@ -472,7 +474,11 @@ class Uploads:
             raise
 
     def _already_committed(self, path: str, local_hash: str, cause: Exception) -> Any:
-        """The session is gone: success if `path` already holds these bytes, else re-upload."""
+        """The session is gone: success if `path` already holds these bytes, else re-upload.
+
+        In "create" mode too: a commit whose answer was lost finds its own file here. (The one
+        case it cannot tell apart, the very same bytes already there before, then counts as
+        created rather than as FileExistsError; nothing is overwritten either way.)"""
         from dropbox import exceptions, files
 
         try:
