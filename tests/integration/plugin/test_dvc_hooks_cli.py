@@ -8,9 +8,11 @@ that name. Before, a worktree push ran DVC's unwrapped `transfer`: a full Dropbo
 
 from __future__ import annotations
 
+import inspect
 import os
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +100,52 @@ def test_checkout_through_the_hook_keeps_dvcs_links(
         assert (repo / "data" / name).read_bytes() == content, name
     for name in removed:  # linked from the cache, as cache.type says, not copied
         assert (repo / "data" / name).stat().st_nlink == 2, name
+
+
+# A DVC whose `_put` takes its first parameter under another name: DVC's own callers still work
+# (they pass it by position), the hook's check refuses it. The real `dvc` CLI, run after that.
+CHANGED_DVC = """
+import sys
+from dvc_objects.fs import generic
+
+real = generic._put
+
+def _put(paths, to_fs, to_paths, callback=None, batch_size=None, on_error=None):
+    return real(paths, to_fs, to_paths, callback=callback, batch_size=batch_size,
+                on_error=on_error)
+
+generic._put = _put
+from dvc.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_changed_dvc_private_is_one_warning_and_the_push_works(
+    tmp_path: Path, cli_env: dict[str, str], dropbox_sdk: Any
+) -> None:
+    import sys
+
+    from dvc_objects.fs import generic
+
+    assert "paths" not in inspect.signature(generic._put).parameters  # the change is made up
+    repo = make_repo(tmp_path / "repo", cli_env)
+    tracked_data(repo, cli_env)
+    folder = f"/hooks-{uuid.uuid4().hex[:10]}"
+    dvc(repo, cli_env, "remote", "add", "-d", "r", f"dropbox:/{folder}")
+
+    screen = screen_of([sys.executable, "-c", CHANGED_DVC, "push"], repo, cli_env)
+
+    assert screen.exit_status == 0, str(screen)
+    warnings = [line for line in screen.lines if line.startswith("WARNING: ")]
+    assert len(warnings) == 1, str(screen)
+    for phrase in (
+        f"dvc-dropbox does not know this DVC (DVC {version('dvc')}, dvc-objects "
+        f"{version('dvc-objects')})",
+        "dvc_objects.fs.generic._put takes (paths, to_fs, to_paths, ...) first",
+        "dvc push commits at most -j files per batch",
+        "pip install 'dvc-objects<6'",
+    ):
+        assert shows(screen.lines, phrase), f"{phrase!r} not in:\n{screen}"
+    assert "Traceback" not in str(screen)
+    assert shows(screen.lines, f"{FILES + 1} files pushed"), str(screen)  # and the .dir
+    assert len(remote_files(dropbox_sdk, folder)) == FILES + 1
