@@ -8,7 +8,7 @@ command, so construction is cheap and the SDK client is shared (see `connection.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 from dvc_objects.fs.base import FileSystem
 from funcy import cached_property, wrap_prop
@@ -205,104 +205,12 @@ def remote_names_for(url: str) -> list[str]:
     )
 
 
-# -- downloads that fail one file at a time --------------------------------------------------------
-#
-# dvc-objects downloads each file into a temporary name it makes (`as_atomic`) and moves that into
-# place when `get_file` returns, also when it handed the error to `on_error` (the per-file error
-# path of push/pull/fetch): the move of a file that was never written then fails with ENOENT and
-# ends the whole run in "unexpected error". `DropboxFS.get_file` is already atomic (its own
-# temporary file, verified, then renamed into place), so for this filesystem the download goes
-# straight to its target and a failed file is only reported, leaving nothing behind.
-#
-# A failure every file would meet (revoked credentials, a full local disk) stops the download
-# (transfer/fatal.py): no new file starts, and one error with the fix ends it.
-
-_original_get: Optional[Callable[..., Any]] = None
-
-
-def _get(
-    from_fs: Any,
-    from_paths: list[str],
-    to_paths: list[str],
-    callback: Any = None,
-    batch_size: Optional[int] = None,
-    on_error: Optional[Callable[[str, str, BaseException], None]] = None,
-    **kwargs: Any,
-) -> None:
-    assert _original_get is not None
-    if not isinstance(from_fs, DropboxFileSystem) or kwargs:
-        if callback is not None:
-            kwargs["callback"] = callback
-        _original_get(
-            from_fs, from_paths, to_paths, batch_size=batch_size, on_error=on_error, **kwargs
-        )
-        return
-    import os
-
-    from dvc_objects.executors import ThreadPoolExecutor
-    from fsspec.callbacks import DEFAULT_CALLBACK
-
-    callback = callback if callback is not None else DEFAULT_CALLBACK
-
-    with fatal.stopping(from_fs, fatal.DOWNLOAD) as stop:
-
-        def get_one(from_path: str, to_path: str) -> None:
-            if stop.skip():
-                return
-            try:
-                os.makedirs(os.path.dirname(os.path.abspath(to_path)), exist_ok=True)
-                with callback.branched(from_path, to_path) as child:
-                    from_fs.get_file(from_path, to_path, callback=child)
-            except Exception as exc:
-                if stop.failed(exc):
-                    return
-                if on_error is None:
-                    raise
-                on_error(from_path, to_path, exc)
-
-        if len(from_paths) == 1:
-            get_one(from_paths[0], to_paths[0])
-            callback.relative_update()
-            return
-        workers = download_workers(batch_size, from_fs.jobs)
-        with ThreadPoolExecutor(max_workers=workers, cancel_on_error=True) as pool:
-            list(callback.wrap(pool.imap_unordered(get_one, from_paths, to_paths)))
-
-
-def download_workers(batch_size: Optional[int], remote_jobs: int) -> int:
-    """Downloads at once from Dropbox: `-j`, else the remote's `jobs`.
-
-    dvc-data sizes a transfer by its *destination* when no `-j` is given (`jobs or
-    dest.fs.jobs`), so a pull gets the local cache's default, 4 x CPUs (8 on 2 cores): 2,000
-    small files took 22 s where 64 requests in flight take a few. That default is taken to mean
-    "no -j" (a user who passes exactly it gets the remote's `jobs`; lower the remote's `jobs`
-    option to download with fewer requests in flight).
-    """
-    from dvc_objects.fs.base import FileSystem
-
-    if not batch_size or batch_size == FileSystem._JOBS:
-        return remote_jobs
-    return batch_size
-
-
-def install_get() -> None:
-    """Route dvc-objects' remote -> local copies of this filesystem through `_get` (once)."""
-    global _original_get
-    from dvc_objects.fs import generic
-
-    if _original_get is None and getattr(generic, "_get", None) is not None:
-        _original_get = generic._get
-        generic._get = _get
-
-
-def _is_dropbox(fs: Any) -> bool:
+def is_dropbox(fs: Any) -> bool:
+    """The class test the hooks of DVC's copies take (dvc_hooks): is `fs` this filesystem?"""
     return isinstance(fs, DropboxFileSystem)
 
 
-install_get()
-fatal.install_transfer_guard(_is_dropbox)
+# Last, once the class exists: DVC's copies, Dropbox's way where Dropbox is a side (dvc_hooks).
+from . import dvc_hooks  # noqa: E402
 
-# Uploads of many files to Dropbox (`dvc push`): batches that fill (dvc_put.py).
-from . import dvc_put  # noqa: E402
-
-dvc_put.install_put()
+dvc_hooks.install(is_dropbox)

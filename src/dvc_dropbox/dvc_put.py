@@ -4,7 +4,8 @@ dvc-objects uploads a list of local files with `generic._put`: `jobs` threads, e
 `put_file` and waiting in it until that file is committed. For Dropbox that ties the number of
 files waiting for a commit to the number of requests in flight: a batch commit could hold at most
 `jobs` entries (of Dropbox's 1000) and every commit stalled every upload. For Dropbox destinations
-this module's `_put` runs the same list through `transfer.pipeline.Pipeline` instead:
+the `_put` hook (dvc_hooks) calls `push_many`, which runs the same list through
+`transfer.pipeline.Pipeline` instead:
 
 - `jobs` (`-j`, else the remote's `jobs` option) threads send bytes: at most that many upload
   requests in flight (S3's meaning of `-j`). The batch committer has its own one request on top;
@@ -19,27 +20,16 @@ this module's `_put` runs the same list through `transfer.pipeline.Pipeline` ins
 
 Other copies (a single file, `dvc.api`, fsspec's `put`) still use `put_file`, which blocks until
 its commit.
-
-`generic.transfer` first tries to link each file (reflink), one file at a time until a link fails,
-and only then copies the rest as one list. A link to Dropbox always fails, so its first file was
-uploaded (and committed) alone, before any other file started: one commit round trip of wall time
-per push and per tracked folder. For Dropbox destinations the only link type is "copy", so the
-whole list goes to `_put` at once.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from fsspec.callbacks import DEFAULT_CALLBACK
-
 from . import doctor
 from .transfer import fatal
 
 ErrorHandler = Callable[[str, str, BaseException], None]
-
-_original_put: Optional[Callable[..., Any]] = None
-_original_transfer: Optional[Callable[..., Any]] = None
 
 
 def in_flight_limit(batch_size: int, jobs: int) -> int:
@@ -66,33 +56,6 @@ class _WaitingStatus:
             bar.set_description_str(f"{self.desc}: {text}" if text else self.desc, refresh=True)
         except Exception:  # a status must never fail a push
             return
-
-
-def _put(
-    from_paths: list[str],
-    to_fs: Any,
-    to_paths: list[str],
-    callback: Any = DEFAULT_CALLBACK,
-    batch_size: Optional[int] = None,
-    on_error: Optional[ErrorHandler] = None,
-    **kwargs: Any,
-) -> None:
-    from .adapter import DropboxFileSystem
-
-    assert _original_put is not None
-    if not isinstance(to_fs, DropboxFileSystem) or kwargs or len(from_paths) <= 1:
-        # One file (a `.dir` listing) gains nothing from a pipeline: DVC's own path.
-        _original_put(
-            from_paths,
-            to_fs,
-            to_paths,
-            callback=callback,
-            batch_size=batch_size,
-            on_error=on_error,
-            **kwargs,
-        )
-        return
-    push_many(to_fs, from_paths, to_paths, callback, batch_size or to_fs.jobs, on_error)
 
 
 def push_many(
@@ -143,28 +106,3 @@ def push_many(
         status=_WaitingStatus(callback) if committer is not None else None,
     )
     pipeline.run(zip(from_paths, to_paths))
-
-
-def _transfer(
-    from_fs: Any, from_path: Any, to_fs: Any, to_path: Any, *args: Any, **kwargs: Any
-) -> Any:
-    from .adapter import DropboxFileSystem
-
-    assert _original_transfer is not None
-    if isinstance(to_fs, DropboxFileSystem) and not isinstance(from_fs, DropboxFileSystem):
-        # No link reaches Dropbox from elsewhere: copy the whole list at once (see above).
-        kwargs.update(hardlink=False, links=["copy"])
-    return _original_transfer(from_fs, from_path, to_fs, to_path, *args, **kwargs)
-
-
-def install_put() -> None:
-    """Route dvc-objects' local -> remote copies to Dropbox through `_put` (once)."""
-    global _original_put, _original_transfer
-    from dvc_objects.fs import generic
-
-    if _original_put is None and getattr(generic, "_put", None) is not None:
-        _original_put = generic._put
-        generic._put = _put
-    if _original_transfer is None and getattr(generic, "transfer", None) is not None:
-        _original_transfer = generic.transfer
-        generic.transfer = _transfer

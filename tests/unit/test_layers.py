@@ -45,6 +45,12 @@ FS_ROOMS_ABOVE_BASE = ("dvc_dropbox.fs", "dvc_dropbox.fs_listing", "dvc_dropbox.
 
 RULES = (
     Rule("dvc_dropbox", ("dropbox_emulator",), "the plugin never knows the emulator"),
+    Rule(
+        "dvc_dropbox",
+        ("dvc_dropbox.adapter",),
+        "DVC imports the adapter, which hands on what others need (dvc_hooks.install): "
+        "nothing imports it back",
+    ),
     Rule("dropbox_emulator", ("dvc_dropbox",), "the emulator never knows the plugin"),
     Rule(
         "dropbox_emulator.state",

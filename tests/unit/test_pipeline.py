@@ -355,7 +355,7 @@ def test_submitted_entries_wait_longer_for_their_batch_than_blocked_threads() ->
 def test_a_pull_without_j_takes_the_remotes_jobs() -> None:
     from dvc_objects.fs.base import FileSystem
 
-    from dvc_dropbox.adapter import download_workers
+    from dvc_dropbox.dvc_get import download_workers
 
     assert download_workers(None, 64) == 64
     assert download_workers(FileSystem._JOBS, 64) == 64  # dvc-data's "no -j" for a pull

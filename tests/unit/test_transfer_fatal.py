@@ -1,4 +1,5 @@
-"""transfer.fatal: the stop switch of one transfer, and DVC's own `generic.transfer` under it.
+"""transfer.fatal: the stop switch of one transfer, and DVC's own `generic.transfer` under it
+(through its hook, dvc_hooks).
 
 Pure logic: the failures are the plugin's own exceptions (and the SDK's real types); the transfer
 is dvc-objects' real `generic.transfer` from a local folder into a local filesystem that fails
@@ -17,6 +18,7 @@ from dropbox import auth, exceptions, files
 from dvc_objects.fs.local import LocalFileSystem
 
 from dvc_dropbox import adapter, sdk_errors
+from dvc_dropbox.dvc_hooks.generic import wrap_transfer
 from dvc_dropbox.errors import (
     DropboxAuthError,
     DropboxConfigError,
@@ -193,6 +195,16 @@ class FillingFS(LocalFileSystem):
         super().put_file(from_file, to_info, *args, **kwargs)
 
 
+def guarded_transfer(is_dropbox: Any) -> Any:
+    """DVC's own `generic.transfer` under the hook's stop switch, `is_dropbox` saying which
+    filesystem counts as Dropbox."""
+    from dvc_objects.fs import generic
+
+    # Importing the adapter installed the hook: what it wraps is DVC's own function.
+    assert adapter.dvc_hooks.is_hook(generic.transfer)
+    return wrap_transfer(adapter.dvc_hooks.original(generic.transfer), is_dropbox)
+
+
 def sources(tmp_path: Path, count: int) -> tuple[list[str], list[str]]:
     src, dest = tmp_path / "src", tmp_path / "dest"
     src.mkdir()
@@ -209,9 +221,7 @@ def sources(tmp_path: Path, count: int) -> tuple[list[str], list[str]]:
 def test_dvc_transfer_stops_at_the_first_fatal_failure_with_one_error(
     tmp_path: Path, room: int
 ) -> None:
-    # Importing the adapter installed the guard: the wrapped function is DVC's own.
-    assert fatal._original_transfer is not None and adapter.fatal is fatal
-    transfer = fatal.guarded_transfer(lambda fs: isinstance(fs, FillingFS))
+    transfer = guarded_transfer(lambda fs: isinstance(fs, FillingFS))
     from_paths, to_paths = sources(tmp_path, 40)
     to_fs = FillingFS(room)
     reported: list[BaseException] = []
@@ -234,7 +244,7 @@ def test_dvc_transfer_stops_at_the_first_fatal_failure_with_one_error(
 
 
 def test_dvc_transfer_without_fatal_failures_reports_as_before(tmp_path: Path) -> None:
-    transfer = fatal.guarded_transfer(lambda fs: isinstance(fs, FillingFS))
+    transfer = guarded_transfer(lambda fs: isinstance(fs, FillingFS))
     from_paths, to_paths = sources(tmp_path, 5)
     reported: list[BaseException] = []
     transfer(

@@ -17,9 +17,7 @@ per-file entry points, which run in dvc-objects' worker threads, find it. Transf
 filesystem that overlap or nest share one switch: a fatal cause (the account, the credentials)
 is fatal for all of them alike.
 
-`install_transfer_guard` wraps dvc-objects' `generic.transfer` for Dropbox <-> local transfers:
-DVC sends the first file of each batch alone through its link attempts, where an error raised
-by the copy is handed to `on_error` directly, so the switch has to see DVC's handler there too.
+DVC's transfers run under a switch through the `generic.transfer` hook (dvc_hooks/generic.py).
 """
 
 from __future__ import annotations
@@ -179,50 +177,6 @@ def stopping(fs: Any, direction: str) -> Iterator[TransferStop]:
     stop.raise_if_stopped()
 
 
-# -- dvc-objects' generic.transfer ----------------------------------------------------------------
-
-_original_transfer: Optional[Callable[..., Any]] = None
-
-
-def guarded_transfer(
-    is_dropbox: Callable[[Any], bool],
-) -> Callable[..., Any]:
-    """`generic.transfer`, run under a stop switch when one side is a Dropbox filesystem."""
-
-    def transfer(
-        from_fs: Any,
-        from_path: Any,
-        to_fs: Any,
-        to_path: Any,
-        *args: Any,
-        on_error: Optional[ErrorHandler] = None,
-        **kwargs: Any,
-    ) -> Any:
-        assert _original_transfer is not None
-        if on_error is None or not (is_dropbox(from_fs) or is_dropbox(to_fs)):
-            # Without a per-file handler the first error ends the transfer anyway.
-            return _original_transfer(
-                from_fs, from_path, to_fs, to_path, *args, on_error=on_error, **kwargs
-            )
-        fs, direction = (to_fs, UPLOAD) if is_dropbox(to_fs) else (from_fs, DOWNLOAD)
-        with stopping(fs, direction) as stop:
-            return _original_transfer(
-                from_fs, from_path, to_fs, to_path, *args, on_error=stop.handler(on_error), **kwargs
-            )
-
-    return transfer
-
-
-def install_transfer_guard(is_dropbox: Callable[[Any], bool]) -> None:
-    """Wrap dvc-objects' `generic.transfer` (once) with `guarded_transfer`."""
-    global _original_transfer
-    from dvc_objects.fs import generic
-
-    if _original_transfer is None and getattr(generic, "transfer", None) is not None:
-        _original_transfer = generic.transfer
-        generic.transfer = guarded_transfer(is_dropbox)
-
-
 __all__ = [
     "DOWNLOAD",
     "UPLOAD",
@@ -230,7 +184,5 @@ __all__ = [
     "TransferStop",
     "check",
     "current",
-    "guarded_transfer",
-    "install_transfer_guard",
     "stopping",
 ]
