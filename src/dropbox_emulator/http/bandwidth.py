@@ -12,7 +12,7 @@ reserves n/rate seconds after the previous reservation, and the mover sleeps unt
 due. Bodies move in quanta of ~20 ms of the slowest cap, so the rate is smooth (no one-second
 bursts), and one quantum of credit absorbs sleep overshoot. A connection takes from its own
 bucket and the shared one, and sleeps for the later of the two. Per quantum that is a lock, a
-few float operations and one sleep: overhead per byte is nil at high caps (quantum 1 MiB).
+few float operations and one sleep: overhead per byte is nil at high caps (quantum 4 MiB).
 
 Time scale: a cap is a rate, the inverse of a duration. `--time-scale F` multiplies every delay
 the emulator adds, and per-stream throughput on Dropbox is a consequence of the round-trip time
@@ -33,7 +33,7 @@ from dropbox_emulator.config import EmulatorConfig
 MIB = 1024 * 1024
 QUANTUM_S = 0.02  # bytes move in pieces of this much time at the slowest cap
 MIN_QUANTUM = 16 * 1024
-MAX_QUANTUM = 1024 * 1024  # bodies.READ_BLOCK: an uncapped read is one quantum
+MAX_QUANTUM = 4 * 1024 * 1024  # downloads.SEND_BLOCK: at a high cap a body moves as uncapped
 
 
 class _Bucket:
@@ -90,9 +90,12 @@ class Stream:
     def quantum(self) -> Optional[int]:
         """How many bytes to move before pacing again, or None while nothing is capped."""
         stream, total = self._bandwidth.rates()
-        slowest = min(rate for rate in (stream, total) if rate) if stream or total else None
-        if slowest is None:
-            return None
+        if stream is None:
+            if total is None:
+                return None
+            slowest = total
+        else:
+            slowest = stream if total is None else min(stream, total)
         return int(min(MAX_QUANTUM, max(MIN_QUANTUM, slowest * QUANTUM_S)))
 
     def pace(self, n: int) -> None:
