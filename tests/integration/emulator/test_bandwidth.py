@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from tests.helpers.emulator import EmulatorProcess, sdk_client
 
@@ -65,6 +67,32 @@ def test_one_connection_moves_at_most_its_cap_both_ways(start: Start) -> None:
     assert 1.5 <= down < 8, down
     stats = capped.stats()
     assert stats["bytes_in"] >= len(DATA) and stats["bytes_out"] >= len(DATA)
+
+
+def test_a_chunked_request_body_is_capped_too(start: Start) -> None:
+    """Bodies without a Content-Length (Transfer-Encoding: chunked) are read paced as well."""
+    capped = start("--stream-mib-per-s", "2")
+    token = capped.token()["access_token"]
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/octet-stream",
+        "Dropbox-API-Arg": json.dumps({"path": "/chunked.bin"}),
+    }
+    pieces = (DATA[i : i + 256 * 1024] for i in range(0, len(DATA), 256 * 1024))
+    with requests.Session() as http:
+        http.post(f"{capped.url}/2/check/user", json={}, headers=headers, timeout=30)
+        started = time.monotonic()
+        reply = http.post(
+            f"{capped.url}/2/files/upload",
+            data=pieces,  # a generator: requests sends it chunked
+            headers=headers,
+            timeout=60,
+            verify=capped.ca_bundle,
+        )
+        elapsed = time.monotonic() - started
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["size"] == len(DATA)
+    assert 1.5 <= elapsed < 8, elapsed
 
 
 def test_a_download_arrives_smoothly_not_in_bursts(start: Start) -> None:
