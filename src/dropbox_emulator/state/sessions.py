@@ -283,8 +283,8 @@ class Sessions:
     ) -> list[tuple[int, int, str, int]]:
         """A concurrent session's file ends where its closing append ends (stone: the final
         append "may contain any remaining data"): a piece appended at or past that end, before
-        the close, is not part of it (it was once assembled into the file, making it longer
-        than the size the close announced)."""
+        the close, is not part of it; assembled, it would make the file longer than the size
+        the close set."""
         for offset, _size, _hash, inline in pieces:
             if offset >= total and not inline:
                 with contextlib.suppress(FileNotFoundError):
