@@ -133,6 +133,13 @@ def main() -> int:
         metavar="DIR",
         help="py-spy record the emulator per step into DIR/<step>.txt (install py-spy yourself)",
     )
+    parser.add_argument(
+        "--cap",
+        type=float,
+        metavar="MIB",
+        help="run the emulator with --stream-mib-per-s and --total-mib-per-s MIB (a cap set "
+        "high measures the pacing's own cost)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
@@ -141,7 +148,9 @@ def main() -> int:
     if not 1 <= args.chunk <= 150 or args.size < 0 or args.files < 1 or args.page < 1:
         parser.error("need --size >= 0, 1 <= --chunk <= 150, --files >= 1, --page >= 1")
 
-    emu = Emulator(echo_stderr=True).start()
+    caps = () if args.cap is None else ("--stream-mib-per-s", str(args.cap))
+    caps += () if args.cap is None else ("--total-mib-per-s", str(args.cap))
+    emu = Emulator(*caps, echo_stderr=True).start()
     try:
         point_sdk_at(emu)
         import dropbox
@@ -166,6 +175,7 @@ def main() -> int:
                 "large": f"{args.size} MiB in {args.chunk} MiB appends",
                 "small": f"{args.files} x {args.file_bytes} B",
                 "threads": args.threads,
+                "caps": "none" if args.cap is None else f"{args.cap:g} MiB/s per stream and total",
                 "list page": args.page,
                 "load average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
             },

@@ -149,6 +149,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--slow-commit-ms", type=_non_negative(float), help="what a slow commit adds"
     )
     realism.add_argument(
+        "--stream-mib-per-s",
+        type=_non_negative(float),
+        metavar="MIB",
+        help="throughput cap of each connection, bodies both ways, divided by --time-scale; "
+        "default none (profile: 12, an estimate: README)",
+    )
+    realism.add_argument(
+        "--total-mib-per-s",
+        type=_non_negative(float),
+        metavar="MIB",
+        help="throughput cap of all connections together, divided by --time-scale; default none",
+    )
+    realism.add_argument(
+        "--session-lifetime-s",
+        type=_non_negative(float),
+        metavar="S",
+        help="upload sessions answer not_found this long after their start, times "
+        "--time-scale (604800: Dropbox's 7 days)",
+    )
+    realism.add_argument(
         "--enforce-retry-after",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -191,6 +211,7 @@ def make_config(args: argparse.Namespace, data_dir: Path) -> EmulatorConfig:
         "seed",
         "slow_commit_ms",
         "enforce_retry_after",
+        "session_lifetime_s",
         *SHARES,
     ):
         value = getattr(args, name)
@@ -198,7 +219,12 @@ def make_config(args: argparse.Namespace, data_dir: Path) -> EmulatorConfig:
             if name in SHARES and value > 1:
                 raise Refusal(f"--{name.replace('_', '-')} is a share: give a number from 0 to 1")
             setattr(config, name, value)
-    for name in ("rate_limit_per_s", "namespace_commits_per_s"):
+    for name in (
+        "rate_limit_per_s",
+        "namespace_commits_per_s",
+        "stream_mib_per_s",
+        "total_mib_per_s",
+    ):
         value = getattr(args, name)
         if value is not None:
             setattr(config, name, value or None)  # 0 = unlimited

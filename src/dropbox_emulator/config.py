@@ -40,6 +40,11 @@ class EmulatorConfig:
     slow_commit_share: float = 0.0  # commits that take `slow_commit_ms` more
     slow_commit_ms: float = 0.0
     enforce_retry_after: bool = False  # a retry before retry_after has passed fails again
+    # Throughput caps (http/bandwidth.py), MiB/s, divided by time_scale; None = none.
+    stream_mib_per_s: Optional[float] = None  # each connection's own
+    total_mib_per_s: Optional[float] = None  # all connections together
+    # How long an upload session lives after its start (Dropbox: 7 days), times time_scale.
+    session_lifetime_s: float = 7 * 24 * 3600.0
 
 
 def host_port(host: str, port: int) -> str:

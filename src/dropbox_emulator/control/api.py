@@ -8,7 +8,8 @@
 * `POST /_emulator/faults` a fault or a list of them (`faults.Fault`); `GET`/`DELETE` lists/clears.
 * `GET /_emulator/stats` → `{"requests": {route: n}, "commits", "bytes_in", "bytes_out"}`.
 * `GET`/`POST /_emulator/config` `{"latency_ms"?, "commit_ms"?, "quota_bytes"?,
-  "rate_limit_per_s"?, "lock_wait_ms"?, "token_ttl"?, "profile"?, "seed"?, "time_scale"?, and
+  "rate_limit_per_s"?, "lock_wait_ms"?, "token_ttl"?, "profile"?, "seed"?, "time_scale"?,
+  "stream_mib_per_s"?, "total_mib_per_s"? (0 or null: no cap), "session_lifetime_s"?, and
   every realism value of `control.profile`}` → the config, changed live. A `profile` is applied
   first, so the other fields of the same request override single values of it.
 * `GET /_emulator/realism` → `{"counts": {"contention", "entry_contention", "rate_limited",
@@ -62,7 +63,17 @@ LIVE_CONFIG: dict[str, bool] = {
     "time_scale": False,
     "slow_commit_ms": False,
     "namespace_commits_per_s": True,
+    "stream_mib_per_s": True,
+    "total_mib_per_s": True,
+    "session_lifetime_s": False,
 }
+# Budgets and caps where 0 means "no limit", like leaving them unset.
+NO_LIMIT_AT_ZERO = (
+    "rate_limit_per_s",
+    "namespace_commits_per_s",
+    "stream_mib_per_s",
+    "total_mib_per_s",
+)
 # The other live fields, by kind (validated by their own parsers).
 LIVE_SPECIAL = (*SHARES, *RANGES, "seed", "enforce_retry_after", "profile")
 
@@ -308,7 +319,7 @@ def set_config(runtime: Runtime, request: Request) -> Response:
     for name, value in changes.items():
         if name in ("quota_bytes", "token_ttl") and value is not None:
             value = int(value)
-        if name in ("rate_limit_per_s", "namespace_commits_per_s") and value == 0:
+        if name in NO_LIMIT_AT_ZERO and value == 0:
             value = None  # 0 means "no limit", like leaving it unset
         setattr(runtime.config, name, value)
     return Response.json(200, config_view(runtime))

@@ -123,6 +123,8 @@ def upload_session_start(call: Call, services: Services) -> files.UploadSessionS
     if problem is not None:
         raise RouteError(void(files.UploadSessionStartError, problem))
     concurrent = arg.session_type is not None and arg.session_type.is_concurrent()
+    # Stone, UploadSessionStartError: "Uploading data not allowed when starting concurrent
+    # upload session", "Can not start a closed concurrent upload session".
     if concurrent and call.body is not None and call.body.size:
         raise RouteError(void(files.UploadSessionStartError, "concurrent_session_data_not_allowed"))
     if concurrent and arg.close:

@@ -7,10 +7,13 @@ import queue
 import re
 import threading
 from io import BufferedIOBase
-from typing import BinaryIO, Optional, Union
+from typing import TYPE_CHECKING, BinaryIO, Optional, Union
 
 from dropbox_emulator.handlers.contract import MAX_PAYLOAD
 from dropbox_emulator.state.blobs import ContentHasher
+
+if TYPE_CHECKING:
+    from dropbox_emulator.http.bandwidth import Stream
 
 READ_BLOCK = 1024 * 1024
 MAX_SMALL_BODY = 32 * 1024 * 1024  # rpc/OAuth/control bodies are JSON or forms, read into memory
@@ -26,23 +29,47 @@ class Drop(Exception):
 
 
 class BodyReader:
-    """Reads a request body of known length, or `Transfer-Encoding: chunked`, in big blocks."""
+    """Reads a request body of known length, or `Transfer-Encoding: chunked`, in big blocks;
+    paced by the connection's bandwidth caps (`bandwidth.Stream`) when there are any."""
 
-    def __init__(self, rfile: BufferedIOBase, length: Optional[int], chunked: bool):
+    def __init__(
+        self,
+        rfile: BufferedIOBase,
+        length: Optional[int],
+        chunked: bool,
+        pacer: Optional[Stream] = None,
+    ):
         self._rfile = rfile
         self.length = length  # None when chunked
         self._chunked = chunked
         self._chunk_left = 0
+        self._pacer = pacer
         self.consumed = 0
         self.done = not chunked and not length
 
     def read(self, size: int) -> bytes:
+        """Up to `size` bytes (exactly `size` of a fixed-length body while it lasts)."""
         if self.done:
             return b""
+        pacer = self._pacer
+        quantum = pacer.quantum() if pacer is not None else None
         try:
-            data = self._read_chunked(size) if self._chunked else self._read_fixed(size)
+            if pacer is None or quantum is None:
+                return self._read_some(size)
+            parts = []
+            while size > 0 and not self.done:
+                part = self._read_some(min(size, quantum))
+                pacer.pace(len(part))  # the bytes have arrived; the next ones wait their turn
+                if not part:
+                    break
+                parts.append(part)
+                size -= len(part)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
         except (OSError, ValueError) as exc:
             raise ClientGone(str(exc)) from None
+
+    def _read_some(self, size: int) -> bytes:
+        data = self._read_chunked(size) if self._chunked else self._read_fixed(size)
         self.consumed += len(data)
         return data
 

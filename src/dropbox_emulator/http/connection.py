@@ -20,13 +20,14 @@ import traceback
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
 
 from dropbox_emulator import __version__
 from dropbox_emulator.control import api as control_api
 from dropbox_emulator.exchange import Request, Response
 from dropbox_emulator.handlers.contract import MAX_PAYLOAD
 from dropbox_emulator.http import calls, downloads, headers
+from dropbox_emulator.http.bandwidth import Stream
 from dropbox_emulator.http.bodies import MAX_SMALL_BODY, READ_BLOCK, BodyReader, ClientGone, Drop
 from dropbox_emulator.oauth import pages
 
@@ -65,10 +66,15 @@ class Connection(BaseHTTPRequestHandler):
     _lingered = False
     _answer_lost = False
     raw_requestline: bytes
+    pacer: Stream  # this connection's share of the bandwidth caps
 
     @property
     def runtime(self) -> Runtime:
         return self.server.runtime
+
+    def setup(self) -> None:
+        super().setup()
+        self.pacer = self.server.bandwidth.stream()
 
     # -- the request log -----------------------------------------------------------------------
 
@@ -223,13 +229,29 @@ class Connection(BaseHTTPRequestHandler):
             self.close_connection = True
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-        self.wfile.write(head + body if len(body) < 65536 else head)
-        if len(body) >= 65536:
-            self.wfile.write(body)
+        if body and self.pacer.quantum() is not None:
+            self.wfile.write(head)
+            self.write_body(body)
+        else:
+            self.wfile.write(head + body if len(body) < 65536 else head)
+            if len(body) >= 65536:
+                self.wfile.write(body)
         if count_out:
             self.runtime.stats.add_out(len(body))
         if self.server.verbose:
             self.log_request(response.status, len(body))
+
+    def write_body(self, data: Union[bytes, memoryview]) -> None:
+        """Send (part of) a response body, paced by the bandwidth caps if there are any."""
+        quantum = self.pacer.quantum()
+        if quantum is None:
+            self.wfile.write(data)
+            return
+        view = memoryview(data)
+        for start in range(0, len(view), quantum):
+            piece = view[start : start + quantum]
+            self.pacer.pace(len(piece))
+            self.wfile.write(piece)
 
     def _request_id(self) -> str:
         if self._rid is None:
@@ -239,11 +261,11 @@ class Connection(BaseHTTPRequestHandler):
     def _body_reader(self) -> BodyReader:
         encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
         if encoding == "chunked":
-            return BodyReader(self.rfile, None, True)
+            return BodyReader(self.rfile, None, True, self.pacer)
         raw = (self.headers.get("Content-Length") or "0").strip()
         if not raw.isdigit():
             raise ValueError("bad Content-Length")
-        return BodyReader(self.rfile, int(raw), False)
+        return BodyReader(self.rfile, int(raw), False, self.pacer)
 
     def finish_body(self, reader: BodyReader) -> None:
         """Before answering without using the body: read and drop it, so the client (which sends

@@ -101,7 +101,7 @@ def _send(
                 break  # the client sees a short body
             if flip_at is not None and start + sent <= flip_at < start + sent + got:
                 buffer[flip_at - start - sent] ^= 0xFF
-            conn.wfile.write(view[:got])
+            conn.write_body(view[:got])
             sent += got
     return sent
 

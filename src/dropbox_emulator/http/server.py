@@ -17,6 +17,7 @@ import traceback
 from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from dropbox_emulator.http.bandwidth import Bandwidth
 from dropbox_emulator.http.bodies import ClientGone, Drop
 from dropbox_emulator.http.calls import RouteServices
 from dropbox_emulator.http.certs import TLSFiles
@@ -45,6 +46,7 @@ class Server(ThreadingHTTPServer):
         self.verbose = verbose
         self.closing = False  # set at shutdown: requests still running may then fail quietly
         self.services = RouteServices(runtime)
+        self.bandwidth = Bandwidth(config)  # the caps every connection shares
         self.spool_dir = config.data_dir / "spool"
         shutil.rmtree(self.spool_dir, ignore_errors=True)  # leftovers of a killed run
         self.spool_dir.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from dropbox_emulator.state import paths
 from dropbox_emulator.state.blobs import BLOCK_SIZE, Blobs, Body, ContentHasher, move
@@ -75,7 +75,11 @@ class Sessions:
         self._pieces = data_dir / "sessions"
         self._pieces_prefix = f"{self._pieces}{os.sep}"
         self._tmp = data_dir / "tmp"
-        self.ttl_s: float = SESSION_TTL_S
+        # Seconds a session lives after its start; the store points it at the live config
+        # (`session_lifetime_s` x `time_scale`). Stone: "An upload session can be used for a
+        # maximum of 7 days" -> UploadSessionLookupError.not_found ("not found or has
+        # expired"; the union has no separate expired tag).
+        self.lifetime_s: Callable[[], float] = lambda: SESSION_TTL_S
         self._locks: dict[str, threading.Lock] = {}
         self._make_dirs()
         db.create(SCHEMA)
@@ -155,7 +159,7 @@ class Sessions:
             "FROM sessions WHERE id = ?",
             (session_id,),
         ).fetchone()
-        if row is None or time.time() - row[1] > self.ttl_s:
+        if row is None or time.time() - row[1] > self.lifetime_s():
             raise SessionFailure("not_found")
         return _Session(*row)
 
@@ -166,6 +170,10 @@ class Sessions:
             if session.closed or session.finished:
                 raise SessionFailure("closed")
             if session.type == "concurrent":
+                # Stone, UploadSessionAppendError: "offset needs to be multiple of 2^22", "only
+                # chunks with size multiple of 2^22 ... except for the final append request with
+                # close set to true"; after the close, `closed` ("won't be able to call
+                # append_v2 anymore", upload_session/start's `close`).
                 if offset % BLOCK_SIZE:
                     raise SessionFailure("concurrent_session_invalid_offset")
                 if not close and size % BLOCK_SIZE:
@@ -215,6 +223,8 @@ class Sessions:
                 "WHERE session_id = ? ORDER BY offset",
                 (session_id,),
             ).fetchall()
+            if session.type == "concurrent":
+                pieces = self._drop_past_end(session_id, pieces, session.total or 0)
             if len(pieces) == 1 and pieces[0][0] == 0:
                 # One piece (every small file): already a blob when inline, else a rename,
                 # cheap enough to do in this transaction (finish_batch_v2 pays it per entry).
@@ -241,7 +251,16 @@ class Sessions:
         offset: int,
         body: Optional[Body],
     ) -> None:
-        """A concurrent session finishes closed, without data, with every byte up to `total`."""
+        """A concurrent session finishes closed, without data, with every byte up to `total`.
+
+        Stone, UploadSessionFinishError: concurrent_session_data_not_allowed ("Uploading data
+        not allowed when finishing concurrent upload session"), concurrent_session_not_closed
+        ("need to be closed before finishing"), concurrent_session_missing_data ("Not all
+        pieces of data were uploaded"); the cursor's offset is the file's size, as for every
+        finish (the SDK's file_transfer finishes at offset = size), else incorrect_offset.
+        Pieces must follow each other from 0 to the end: overlapping ones (a different chunk
+        size after a resume) break the chain and are missing data too, harsher than guessing
+        which bytes Dropbox would keep."""
         if body is not None and body.size:
             raise SessionFailure("concurrent_session_data_not_allowed")
         if not session.closed:
@@ -250,14 +269,27 @@ class Sessions:
             raise SessionFailure("incorrect_offset", session.total)
         expected = 0
         for piece_offset, piece_size in db.execute(
-            "SELECT offset, size FROM pieces WHERE session_id = ? ORDER BY offset",
-            (session_id,),
+            "SELECT offset, size FROM pieces WHERE session_id = ? AND offset < ? ORDER BY offset",
+            (session_id, session.total),
         ):
-            if piece_offset != expected:
-                break
+            if piece_offset != expected:  # a gap, or pieces that overlap
+                raise SessionFailure("concurrent_session_missing_data")
             expected += piece_size
         if session.blob_hash is None and expected != session.total:
             raise SessionFailure("concurrent_session_missing_data")
+
+    def _drop_past_end(
+        self, session_id: str, pieces: list[tuple[int, int, str, int]], total: int
+    ) -> list[tuple[int, int, str, int]]:
+        """A concurrent session's file ends where its closing append ends (stone: the final
+        append "may contain any remaining data"): a piece appended at or past that end, before
+        the close, is not part of it; assembled, it would make the file longer than the size
+        the close set."""
+        for offset, _size, _hash, inline in pieces:
+            if offset >= total and not inline:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self._piece_path(session_id, offset))
+        return [piece for piece in pieces if piece[0] < total]
 
     def _add_last_piece(
         self,

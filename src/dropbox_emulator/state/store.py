@@ -35,6 +35,7 @@ class Store:
         self.blobs = Blobs(self.data_dir / "blobs", self.database)
         self.tree = Tree(self.database, config)
         self.sessions = Sessions(self.database, self.blobs, self.data_dir)
+        self.sessions.lifetime_s = lambda: config.session_lifetime_s * config.time_scale
         self.listing = Listing(self.database)
         self.jobs = Jobs(self.database)
         with self.database.tx() as db:
@@ -49,11 +50,11 @@ class Store:
 
     @property
     def session_ttl_s(self) -> float:
-        return self.sessions.ttl_s
+        return self.sessions.lifetime_s()
 
     @session_ttl_s.setter
     def session_ttl_s(self, value: float) -> None:
-        self.sessions.ttl_s = value
+        self.config.session_lifetime_s = value
 
     def blob_path(self, content_hash: str) -> Path:
         return self.blobs.path(content_hash)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from dropbox import files
 from dropbox.exceptions import ApiError
 
 from tests.helpers.content_hash import content_hash, new_hasher
+from tests.helpers.emulator import EmulatorProcess
+from tests.helpers.emulator import sdk_client as make_client
 
 MIB = 1024 * 1024
 BLOCK = 4 * MIB
@@ -274,3 +277,118 @@ def test_300_mib_session_round_trip(
     # Bodies are spooled and sessions assembled on disk: the emulator's peak memory grows by
     # far less than the file (one request chunk at most).
     assert peak_rss(emulator.proc.pid) - rss_before < chunk_size + 64 * MIB
+
+
+# -- concurrent sessions: the rules of the stone docs (UploadSessionAppendError,
+# UploadSessionFinishError, upload_session/start) -------------------------------------------
+
+
+def concurrent_session(dbx: Any) -> str:
+    kind = files.UploadSessionType.concurrent
+    return str(dbx.files_upload_session_start(b"", session_type=kind).session_id)
+
+
+def test_concurrent_session_closed_by_its_last_append(sdk_client: Any, base: str) -> None:
+    """"If true, the current session will be closed, at which point you won't be able to call
+    files_upload_session_append_v2 anymore"; the finish's offset is the file's size."""
+    sid = concurrent_session(sdk_client)
+    sdk_client.files_upload_session_append_v2(b"end", cursor(sid, BLOCK), close=True)
+    with pytest.raises(ApiError) as excinfo:
+        sdk_client.files_upload_session_append_v2(b"a" * BLOCK, cursor(sid, 0))
+    assert excinfo.value.error.is_closed()
+    with pytest.raises(ApiError) as excinfo:
+        sdk_client.files_upload_session_append_v2(b"x", cursor(sid, 2 * BLOCK), close=True)
+    assert excinfo.value.error.is_closed()  # closing twice is an append after the close
+    with pytest.raises(ApiError) as excinfo:
+        sdk_client.files_upload_session_finish(b"", cursor(sid, 3), files.CommitInfo(f"{base}/c"))
+    lookup = excinfo.value.error.get_lookup_failed()
+    assert lookup.get_incorrect_offset().correct_offset == BLOCK + 3
+    # v1 append has no close: its data must be whole blocks
+    other = concurrent_session(sdk_client)
+    with pytest.raises(ApiError) as excinfo:
+        sdk_client.files_upload_session_append(b"x" * 10, other, 0)
+    assert excinfo.value.error.is_concurrent_session_invalid_data_size()
+
+
+def test_concurrent_pieces_that_overlap_are_missing_data(sdk_client: Any, base: str) -> None:
+    """Two blocks at 0, then one at 4 MiB (a different chunk size, as after a careless resume):
+    the pieces do not follow each other, which finish refuses instead of making a 12 MiB file
+    out of an 8 MiB session."""
+    sid = concurrent_session(sdk_client)
+    sdk_client.files_upload_session_append_v2(b"a" * (2 * BLOCK), cursor(sid, 0))
+    sdk_client.files_upload_session_append_v2(b"b" * BLOCK, cursor(sid, BLOCK))
+    sdk_client.files_upload_session_append_v2(b"", cursor(sid, 2 * BLOCK), close=True)
+    with pytest.raises(ApiError) as excinfo:
+        sdk_client.files_upload_session_finish(
+            b"", cursor(sid, 2 * BLOCK), files.CommitInfo(f"{base}/overlap")
+        )
+    assert excinfo.value.error.is_concurrent_session_missing_data()
+
+
+def test_concurrent_file_ends_where_its_closing_append_ends(sdk_client: Any, base: str) -> None:
+    """A block appended past the end before the close is not part of the file."""
+    sid = concurrent_session(sdk_client)
+    head = _pattern(1, BLOCK)
+    sdk_client.files_upload_session_append_v2(head, cursor(sid, 0))
+    sdk_client.files_upload_session_append_v2(b"z" * BLOCK, cursor(sid, 3 * BLOCK))
+    sdk_client.files_upload_session_append_v2(b"end", cursor(sid, BLOCK), close=True)
+    md = sdk_client.files_upload_session_finish(
+        b"", cursor(sid, BLOCK + 3), files.CommitInfo(f"{base}/ends")
+    )
+    assert md.size == BLOCK + 3 and md.content_hash == chash(head + b"end")
+
+
+def test_concurrent_sessions_finish_in_a_batch(sdk_client: Any, base: str) -> None:
+    kind = files.UploadSessionType.concurrent
+    ids = sdk_client.files_upload_session_start_batch(2, session_type=kind).session_ids
+    data = _pattern(2, BLOCK) + b"tail"
+    sdk_client.files_upload_session_append_v2(data[:BLOCK], cursor(ids[0], 0))
+    sdk_client.files_upload_session_append_v2(data[BLOCK:], cursor(ids[0], BLOCK), close=True)
+    sdk_client.files_upload_session_append_v2(data[:BLOCK], cursor(ids[1], 0))  # not closed
+    entries = [
+        files.UploadSessionFinishArg(cursor(sid, len(data)), files.CommitInfo(f"{base}/b{i}"))
+        for i, sid in enumerate(ids)
+    ]
+    result = sdk_client.files_upload_session_finish_batch_v2(entries).entries
+    assert result[0].get_success().content_hash == chash(data)
+    assert result[1].get_failure().is_concurrent_session_not_closed()
+
+
+# -- sessions live for a while (7 days on Dropbox) -----------------------------------------------
+
+
+def test_sessions_expire_after_their_lifetime(monkeypatch: pytest.MonkeyPatch, base: str) -> None:
+    """Stone: "An upload session can be used for a maximum of 7 days" → not_found after that.
+    Lifetime 200 s at time scale 0.01: 2 s."""
+    with EmulatorProcess("--session-lifetime-s", "200", "--time-scale", "0.01") as emu:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", emu.ca_bundle)
+        dbx = make_client(emu)
+        sequential = dbx.files_upload_session_start(b"abc").session_id
+        concurrent = concurrent_session(dbx)
+        closed = dbx.files_upload_session_start(b"xyz", close=True).session_id
+        born = time.monotonic()
+        dbx.files_upload_session_append_v2(b"d", cursor(sequential, 3))  # young: fine
+        dbx.files_upload_session_append_v2(b"c" * BLOCK, cursor(concurrent, 0))
+        assert time.monotonic() - born < 2, "too slow to see a young session"
+        time.sleep(max(0.0, born + 2.2 - time.monotonic()))
+        with pytest.raises(ApiError) as excinfo:
+            dbx.files_upload_session_append_v2(b"e", cursor(sequential, 4))
+        assert excinfo.value.error.is_not_found()
+        with pytest.raises(ApiError) as excinfo:
+            dbx.files_upload_session_append_v2(b"end", cursor(concurrent, BLOCK), close=True)
+        assert excinfo.value.error.is_not_found()
+        with pytest.raises(ApiError) as excinfo:
+            dbx.files_upload_session_finish(b"", cursor(sequential, 4), files.CommitInfo("/s"))
+        assert excinfo.value.error.get_lookup_failed().is_not_found()
+        entry = files.UploadSessionFinishArg(cursor(closed, 3), files.CommitInfo("/b"))
+        result = dbx.files_upload_session_finish_batch_v2([entry]).entries[0]
+        assert result.get_failure().get_lookup_failed().is_not_found()
+        # a new session lives again, and the lifetime is a live knob
+        emu.config(session_lifetime_s=0)
+        fresh = dbx.files_upload_session_start(b"abc").session_id
+        time.sleep(0.05)
+        with pytest.raises(ApiError) as excinfo:
+            dbx.files_upload_session_append_v2(b"d", cursor(fresh, 3))
+        assert excinfo.value.error.is_not_found()
+        assert emu.config(session_lifetime_s=604800)["session_lifetime_s"] == 604800
+        dbx.files_upload_session_append_v2(b"d", cursor(fresh, 3))  # 7 days again
