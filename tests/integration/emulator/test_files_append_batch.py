@@ -189,8 +189,13 @@ def test_too_large_entry(sdk_client: Any) -> None:
     assert results[0].get_failure().is_too_large()
 
 
-def test_more_than_500_entries_refused(emulator: EmulatorProcess, token: str) -> None:
-    """The SDK checks `max_items=500` before sending; the emulator decodes as strictly."""
+def test_500_entries_served_501_refused(
+    emulator: EmulatorProcess, sdk_client: Any, token: str
+) -> None:
+    """`max_items=500`: the SDK checks it before sending; the emulator decodes as strictly."""
+    ids = sdk_client.files_upload_session_start_batch(500).session_ids
+    results = append_batch(sdk_client, [(sid, 0, b"%d" % i, True) for i, sid in enumerate(ids)])
+    assert len(results) == 500 and all(r.is_success() for r in results)
     entry = {"cursor": {"session_id": "pid_upload_session:x", "offset": 0}, "length": 0}
     arg = json.dumps({"entries": [dict(entry, close=False)] * 501})
     head = (
@@ -206,16 +211,25 @@ def test_more_than_500_entries_refused(emulator: EmulatorProcess, token: str) ->
         append_batch(make_client(emulator), [("pid_upload_session:x", 0, b"", False)] * 501)
 
 
-def test_body_over_150_mib_refused_from_its_length(emulator: EmulatorProcess, token: str) -> None:
-    """The bound is checked on Content-Length before any byte of the body is read, as Dropbox
-    refuses such a payload: nothing near 150 MiB is sent."""
+def test_150_mib_bound_is_on_the_body(
+    emulator: EmulatorProcess, sdk_client: Any, token: str
+) -> None:
+    """A Content-Length over 150 MiB is refused before any byte of the body is read, as
+    Dropbox refuses such a payload (so nothing near 150 MiB is sent here); lengths that claim
+    more than the small body carries are a length_mismatch, not payload_too_large."""
+    (sid,) = sdk_client.files_upload_session_start_batch(1).session_ids
+    over = 150 * MiB + 1
+    entries = [files.UploadSessionAppendBatchArgEntry(cursor(sid, 0), over, True)]
+    with pytest.raises(ApiError) as excinfo:
+        sdk_client.files_upload_session_append_batch(b"small", entries)
+    assert excinfo.value.error.is_length_mismatch()
     before = emulator.stats()["bytes_in"]
-    entry = {"cursor": {"session_id": "pid_upload_session:x", "offset": 0}, "close": True}
-    arg = json.dumps({"entries": [dict(entry, length=150 * MiB + 1)]})
+    entry = {"cursor": {"session_id": sid, "offset": 0}, "close": True}
+    arg = json.dumps({"entries": [dict(entry, length=over)]})
     head = (
         f"POST /2/{ROUTE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
         f"Content-Type: application/octet-stream\r\nDropbox-API-Arg: {arg}\r\n"
-        f"Content-Length: {150 * MiB + 1}\r\n\r\n"
+        f"Content-Length: {over}\r\n\r\n"
     ).encode()
     headers, body = _raw_request(emulator, head, b"x" * 4096)
     assert headers.startswith(b"HTTP/1.1 409 "), headers
@@ -281,7 +295,11 @@ def test_one_request_of_the_token_budget(emulator: EmulatorProcess, sdk_client: 
         emulator.config(rate_limit_per_s=None)
 
 
-def test_start_batch_takes_1_to_1000_sessions(emulator: EmulatorProcess, token: str) -> None:
+def test_start_batch_limits_and_a_full_pack(
+    emulator: EmulatorProcess, sdk_client: Any, token: str, base: str
+) -> None:
+    """start_batch takes 1 to 1,000 sessions (`UInt64(min_value=1, max_value=1000)`): 1,000
+    sessions filled by two append_batch calls of 500 and committed by one finish_batch_v2."""
     for count in (0, 1001):
         resp = post(
             emulator,
@@ -291,10 +309,11 @@ def test_start_batch_takes_1_to_1000_sessions(emulator: EmulatorProcess, token: 
         )
         assert resp.status_code == 400, resp.text
         assert "num_sessions" in resp.text
-    resp = post(
-        emulator,
-        "/2/files/upload_session/start_batch",
-        token=token,
-        body=json.dumps({"num_sessions": 1000}),
-    )
-    assert len(set(resp.json()["session_ids"])) == 1000
+    ids = sdk_client.files_upload_session_start_batch(1000).session_ids
+    assert len(set(ids)) == 1000
+    for half in (ids[:500], ids[500:]):
+        results = append_batch(sdk_client, [(sid, 0, sid.encode(), True) for sid in half])
+        assert all(r.is_success() for r in results)
+    committed = finish_all(sdk_client, base, [(sid, len(sid)) for sid in ids])
+    assert [e.is_success() for e in committed] == [True] * 1000
+    assert committed[999].get_success().content_hash == content_hash(ids[999].encode())
