@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
-from dropbox import common, files
+from dropbox import common
 
 from dropbox_emulator.control.faults import Fault
 from dropbox_emulator.control.knobs import current_caller
@@ -506,25 +506,12 @@ class ApiCall:
             self.conn.respond(Response.text(500, "Internal emulator error"), count_out=True)
             return
         try:
-            self._serve(info, result, fault)
+            header = self._encode(
+                lambda: wire.header_json(wire.encode_result(info, result.metadata))
+            )
+            if header is not None:
+                downloads.serve_result(self.conn, result, header, fault)
         finally:
             if result.temporary and isinstance(result.blob, Path):
                 with contextlib.suppress(OSError):
                     result.blob.unlink()
-
-    def _serve(self, info: RouteInfo, result: DownloadResult, fault: Optional[Fault]) -> None:
-        header = self._encode(lambda: wire.header_json(wire.encode_result(info, result.metadata)))
-        if header is None:
-            return
-        headers = {"Dropbox-API-Result": header}
-        metadata = result.metadata
-        if isinstance(metadata, files.FileMetadata):
-            # Dropbox's content endpoints support ETag caching (developers' HTTP docs: "ETag",
-            # "If-None-Match" → 304): the tag names the revision, so it changes with the
-            # content. A zip is made anew for each call: no revision to name, no ETag.
-            etag = f'W/"{metadata.rev}"'
-            if downloads.etag_matches(self.conn, etag):
-                self.conn.respond(Response(304, b"", "", {"ETag": etag}))
-                return
-            headers["ETag"] = etag
-        downloads.serve_blob(self.conn, result.blob, result.size, headers, fault)
