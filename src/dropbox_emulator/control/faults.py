@@ -9,7 +9,9 @@ An `entry_failure` fault (e.g. `{"route": "files/upload_session/finish_batch_v2"
 `times` *entries* of matching batch finishes (counted across calls) answer
 `{".tag": "failure", "failure": {".tag": <entry_failure>}}` and stay uncommitted (their sessions
 stay open, so the same entry can be committed again), while the other entries commit normally.
-This is what Dropbox does to single entries of a batch under load.
+This is what Dropbox does to single entries of a batch under load. On
+`files/upload_session/append_batch` the tag is one of its entry errors (`not_found`, `closed`,
+`too_large`): that entry's bytes are not appended (its session stays as it was), the others are.
 
 `"drop_connection": "after_processing"` loses the answer instead of the request: the call is
 read and applied in full (state changed, stats counted) and then the socket is cut before any
@@ -18,6 +20,10 @@ what a retry after a lost answer meets on Dropbox: the append that already advan
 the commit that already created the file, the delete or move that already happened. For
 download routes nothing is sent either (no headers, no body). `drop_connection: true` (with
 `after_bytes`) still cuts before the route runs.
+
+`"unknown_route": true` answers 400 text `Unknown API function: "<route>"` without running the
+route, exactly as a route the emulator (or Dropbox, for an app or account) does not serve: what
+a client that falls back from `upload_session/append_batch` or `start_batch` meets.
 """
 
 from __future__ import annotations
@@ -29,11 +35,27 @@ from typing import Any, Literal, Optional, Union
 
 STATUSES = (429, 500, 503)
 RATE_LIMIT_REASONS = ("too_many_requests", "too_many_write_operations")
-# Void tags of UploadSessionFinishError that Dropbox answers for single entries of a batch.
-ENTRY_FAILURES = ("too_many_write_operations", "too_many_shared_folder_targets")
+# Void tags that single entries of a batch may answer: UploadSessionFinishError's for batch
+# finishes (what Dropbox does to entries under load), UploadSessionAppendBatchEntryError's for
+# append_batch. A fault only takes entries of a route whose union has its tag.
+ENTRY_FAILURES = (
+    "too_many_write_operations",
+    "too_many_shared_folder_targets",
+    "not_found",
+    "closed",
+    "too_large",
+)
 AFTER_PROCESSING = "after_processing"
 # What shapes an answer, so nothing a lost answer can take.
-_ANSWER_FIELDS = ("status", "reason", "retry_after", "after_bytes", "corrupt_body", "entry_failure")
+_ANSWER_FIELDS = (
+    "status",
+    "reason",
+    "retry_after",
+    "after_bytes",
+    "corrupt_body",
+    "entry_failure",
+    "unknown_route",
+)
 
 
 class FaultSpecError(ValueError):
@@ -52,6 +74,9 @@ class Fault:
     after_bytes: Optional[int] = None  # with drop_connection true: read/send this much body first
     corrupt_body: bool = False  # download routes: flip one byte, keep the true metadata
     entry_failure: Optional[str] = None  # batch finishes: fail `times` entries, not the call
+    # Answer 400 `Unknown API function: "<route>"`, as Dropbox answers a route it does not
+    # serve (to this app or account): what a client falling back from a batch route meets.
+    unknown_route: bool = False
 
     @classmethod
     def parse(cls, spec: Any) -> Fault:
@@ -75,11 +100,21 @@ class Fault:
         if not isinstance(corrupt_body, bool):
             raise FaultSpecError("'corrupt_body' must be true or false")
         fault.corrupt_body = corrupt_body
+        unknown_route = spec.get("unknown_route", False)
+        if not isinstance(unknown_route, bool):
+            raise FaultSpecError("'unknown_route' must be true or false")
+        if unknown_route and any(
+            spec.get(name) not in (None, False)
+            for name in ("status", "reason", "retry_after", "after_bytes", "corrupt_body")
+        ):
+            raise FaultSpecError(
+                "'unknown_route' answers 400 \"Unknown API function\"; it takes no status, "
+                "reason, retry_after, after_bytes or corrupt_body"
+            )
+        fault.unknown_route = unknown_route
         drop = spec.get("drop_connection", False)
         if not isinstance(drop, bool) and drop != AFTER_PROCESSING:
-            raise FaultSpecError(
-                f"'drop_connection' must be true, false or \"{AFTER_PROCESSING}\""
-            )
+            raise FaultSpecError(f"'drop_connection' must be true, false or \"{AFTER_PROCESSING}\"")
         fault.drop_connection = drop
         fault._check_lost_answer(spec)
         fault._set_choices(spec)
@@ -98,7 +133,7 @@ class Fault:
         given = [name for name in given if spec[name] is not False]
         if given:
             raise FaultSpecError(
-                f'\'drop_connection\': "{AFTER_PROCESSING}" runs the request and then closes '
+                f"'drop_connection': \"{AFTER_PROCESSING}\" runs the request and then closes "
                 f"without any answer, so it takes no {', '.join(repr(n) for n in given)}; "
                 "arm a separate fault for that"
             )
@@ -111,10 +146,10 @@ class Fault:
         if spec.get("entry_failure") is not None:
             if spec["entry_failure"] not in ENTRY_FAILURES:
                 raise FaultSpecError(f"'entry_failure' must be one of {list(ENTRY_FAILURES)}")
-            if self.drop_connection or self.corrupt_body or "status" in spec:
+            if self.drop_connection or self.corrupt_body or self.unknown_route or "status" in spec:
                 raise FaultSpecError(
                     "'entry_failure' fails entries of a batch; it takes no status, "
-                    "drop_connection or corrupt_body"
+                    "drop_connection, corrupt_body or unknown_route"
                 )
             self.entry_failure = spec["entry_failure"]
 
@@ -125,6 +160,8 @@ class Fault:
             raise FaultSpecError("'times' must be at least 1")
         if self.after_bytes is not None and not self.drop_connection:
             raise FaultSpecError("'after_bytes' needs 'drop_connection'")
+        if self.unknown_route and self.drop_connection is True:
+            raise FaultSpecError("'unknown_route' answers; it takes no 'drop_connection'")
 
     def matches(self, *names: str) -> bool:
         return any(fnmatch.fnmatchcase(name, self.route) for name in names)
@@ -183,11 +220,12 @@ class Faults:
                     return True
         return False
 
-    def take_entry(self, *names: str) -> Optional[str]:
-        """For one entry of a batch finish: the failure tag it must answer, used up once."""
+    def take_entry(self, *names: str, tags: tuple[str, ...]) -> Optional[str]:
+        """For one entry of a batch: the failure tag (one of `tags`, those of the route's
+        per-entry union) it must answer, used up once."""
         with self._lock:
             for fault in self._armed:
-                if fault.entry_failure is not None and fault.matches(*names):
+                if fault.entry_failure in tags and fault.matches(*names):
                     fault.times -= 1
                     if fault.times <= 0:
                         self._armed.remove(fault)
