@@ -221,6 +221,16 @@ class BatchCommitter(Generic[E, R]):
         """Entries handed over whose commit has not been answered yet (for progress)."""
         return self._waiting
 
+    def fail_queued(self, error: BaseException) -> None:
+        """Fail every entry waiting to be sent (or waiting out its retry delay) with `error`, at
+        once: the transfer was cancelled (transfer/cancel.py). A batch in flight ends with its
+        call; the committer stays open for the next transfer."""
+        with self._cond:
+            queued, self._queue = self._queue, []
+            self._cond.notify_all()
+        for pending in queued:
+            self._resolve(pending, error=error)
+
     def close(self) -> None:
         """Fail whatever still waits and stop the committer thread (idempotent)."""
         with self._cond:

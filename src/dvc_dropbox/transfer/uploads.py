@@ -161,6 +161,8 @@ class Uploads:
                 # Entries refused together are one wait episode with the pacer's own waits.
                 report=pacer.report_commit_wait,
             )
+            # A cancelled transfer's entries stop waiting for their commit (transfer/cancel.py).
+            pacer.cancels.listen(self.committer.fail_queued)
         # Bounded memory: each large-file upload holds one chunk; at most this many at once.
         self._chunk_slots = threading.BoundedSemaphore(max(1, memory_budget // chunk_size))
         # Byte progress inside a request (the SDK's private session: without it, per request).
