@@ -66,6 +66,15 @@ def timeout_error(hostname: str, var: Optional[str], exc: BaseException, timeout
     )
 
 
+def _raise_network_setup_error(exc: BaseException, hostname: str) -> None:
+    """A certificate or proxy failure is raised as its one message (sdk_errors), from None."""
+    from .. import sdk_errors  # not at import time: sdk_errors imports the transfer package
+
+    setup = sdk_errors.network_setup_error(exc, hostname)
+    if setup is not None:
+        raise setup from None
+
+
 def _expiring(expires_at: Optional[datetime.datetime]) -> bool:
     return expires_at is not None and _utc_now() + REFRESH_MARGIN >= expires_at
 
@@ -127,6 +136,9 @@ class DropboxClient(dropbox.Dropbox):
             result = super().request_json_string(host, *args, **kwargs)
         except requests.exceptions.Timeout as exc:
             self._timed_out(sdk_internals.host_name(self, host), HOST_VARS.get(host), exc)
+            raise
+        except OSError as exc:  # requests' errors are OSErrors: a certificate, a proxy?
+            _raise_network_setup_error(exc, sdk_internals.host_name(self, host))
             raise
         self._state.used.timeouts = 0
         return result
@@ -221,6 +233,9 @@ class DropboxClient(dropbox.Dropbox):
         except requests.exceptions.Timeout as exc:
             var = HOST_VARS["api"] if host == API_HOST_DEFAULT else None
             self._timed_out(host, var, exc)
+            raise
+        except OSError as exc:
+            _raise_network_setup_error(exc, sdk_internals.host_name(self, "api"))
             raise
         self._state.used.timeouts = 0
 
