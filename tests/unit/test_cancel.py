@@ -143,3 +143,33 @@ def test_an_interrupt_is_one_message_that_says_a_re_run_continues() -> None:
     assert message.startswith("Interrupted: stopped the upload")
     assert "running the command again uploads the rest" in message
     assert "\n" not in message
+
+
+def test_entries_of_the_batch_in_flight_stop_being_waited_for() -> None:
+    cancels = Cancels()
+    answer = threading.Event()
+    sent: list[int] = []
+
+    def slow_commit(entries: list[str]) -> list[Any]:
+        sent.append(len(entries))
+        answer.wait(30)  # a commit that takes its time (up to its read timeout)
+        return [RetryEntry(RuntimeError("contention"), delay=0.01) for _ in entries]
+
+    committer: BatchCommitter[str, Any] = BatchCommitter(
+        slow_commit, batch_size=10, idle_timeout=0.01
+    )
+    cancels.listen(committer.fail_queued)
+    try:
+        with cancels.transfer() as cancel:
+            future = committer.submit("entry")
+            deadline = time.monotonic() + 5
+            while not sent and time.monotonic() < deadline:
+                time.sleep(0.01)
+            cancel.set("interrupted")
+            with pytest.raises(TransferCancelled):
+                future.result(timeout=ENDS_WITHIN_S)
+            answer.set()  # the call returns: its retry is not queued for a cancelled entry
+            time.sleep(0.2)
+            assert sent == [1] and committer.waiting == 0
+    finally:
+        committer.close()
