@@ -11,7 +11,7 @@ from a *policy*, a function from an exception to a `Decision` (for Dropbox: `sdk
   rate limit) and halves the requests allowed in flight; each success adds a little back (AIMD),
   so a storm lowers concurrency and a calm period restores it;
 - `BACKOFF`: something broke that may pass (5xx, a dropped connection, a timeout): exponential
-  waits with jitter from `first_backoff` (0.5 s) up to `max_backoff` (2 s), for at most
+  waits with jitter from `first_backoff` (1 s) up to `max_backoff` (2 s), for at most
   `max_error_wait` (60 s) of the clock since the first failure (a burst of 20-odd errors in a row
   passes; a server that stays down is reported within a minute) — a time, not a count, so short
   and long failures are bounded alike (the numbers: DEFAULT_ERROR_WAIT_LIMIT_S);
@@ -56,20 +56,23 @@ POLL_ANNOUNCE_S = 10.0
 # Defaults of the bounds (README "How it is fast"): asked-for waits may add up to this much per
 # operation (several 300 s contention waits); errors are retried for this long after the first.
 DEFAULT_RETRY_WAIT_LIMIT_S = DEFAULT_RETRY_WAIT_LIMIT
-# Errors (5xx, dropped connections): waits of 0.5, 1, then 2 s each (+0-25 % jitter), for at
-# most 60 s after a call's first failure. Why these numbers (issue 16 item 6):
-# - a burst of 20 errors in a row on one call (a serial phase: the start-up check, DVC's first
-#   object, the commit) costs 0.5 + 1 + 18 x 2 = 37.5 s, at most 47 s with jitter, under the
-#   60 s budget: it passes. Two such bursts back to back (503 on every route, then 500 on the
-#   upload routes) end within ~95 s, inside the 2 minutes a push or pull must end in. Before,
-#   waits grew to 10 s: 175 s for one burst of 20, still retrying after 150 s;
+# Errors (5xx, dropped connections): waits of 1 s, then 2 s each (+0-25 % jitter), for at most
+# 60 s after a call's first failure. Why these numbers (issue 16 item 6):
+# - a burst of 20 errors in a row on one call (a serial phase: the token renewal, the start-up
+#   check, the commit) costs 1 + 19 x 2 = 39 s, at most 49 s with jitter, under the 60 s
+#   budget: it passes. Two such bursts back to back (503 on every route, then 500 on the upload
+#   routes) end within ~100 s, inside the 2 minutes a push or pull must end in (measured: push
+#   46 s, pull ~80 s). Before, waits grew to 10 s: 175 s for one burst of 20, still retrying
+#   after 150 s;
 # - a server that stays down is reported after 60 s of errors (then the transfer's one-cause
 #   stop ends every other call at once), not after the 300 s it was;
 # - 2 s is rclone's cap for Dropbox (lib/pacer maxSleep): a call every 2 s per waiting thread
-#   does not hammer a struggling server, and waiting longer between tries would only waste the
-#   time budget: a 5xx says nothing about how long to wait (a wait Dropbox sizes is a RETRY,
-#   never capped).
-DEFAULT_FIRST_BACKOFF_S = 0.5
+#   does not hammer a struggling server, and waiting longer between tries would only spend the
+#   time budget on fewer tries: a 5xx says nothing about how long to wait (a wait Dropbox sizes
+#   is a RETRY, never capped);
+# - the first wait is 1 s, not rclone's 10 ms, so it is shown (ANNOUNCE_WAIT_S): a user sees at
+#   once that Dropbox is failing and being retried.
+DEFAULT_FIRST_BACKOFF_S = 1.0
 DEFAULT_MAX_BACKOFF_S = 2.0
 DEFAULT_ERROR_WAIT_LIMIT_S = 60.0
 # A wait that starts within this long after the previous one of its episode ended continues it.
