@@ -43,3 +43,9 @@ class DropboxWriteDenied(PermissionError, TransferFatal):
 
 class DropboxTransferStopped(DropboxRemoteError):
     """A transfer ended at its first error that every other file would have met too."""
+
+
+class DropboxNetworkSetupError(DropboxRemoteError, TransferFatal):
+    """The TLS certificate cannot be verified, or the proxy cannot be used: waiting cannot help.
+
+    Transfer-fatal: every other request meets the same certificate or proxy."""

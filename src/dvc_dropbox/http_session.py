@@ -93,7 +93,14 @@ class _TLSContexts:
 
                     # What urllib3 builds for each connection when it is given no context.
                     context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-                    context.load_verify_locations(cafile=ca_certs, capath=ca_cert_dir)
+                    try:
+                        context.load_verify_locations(cafile=ca_certs, capath=ca_cert_dir)
+                    except (OSError, ssl.SSLError):
+                        # Worded as requests words it (sdk_errors names REQUESTS_CA_BUNDLE).
+                        raise OSError(
+                            "Could not find a suitable TLS CA certificate bundle, invalid path: "
+                            f"{ca_certs or ca_cert_dir}"
+                        ) from None
                     self._contexts[key] = context
         return context
 

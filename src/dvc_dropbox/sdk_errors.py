@@ -27,6 +27,7 @@ from .errors import (
     DropboxAuthError,
     DropboxConfigError,
     DropboxFullError,
+    DropboxNetworkSetupError,
     DropboxRemoteError,
     DropboxRemotePathError,
     DropboxWriteDenied,
@@ -127,6 +128,10 @@ def classify(exc: BaseException) -> Decision:
         return classify_error(exc.error)
     if isinstance(exc, exceptions.InternalServerError):
         return Decision(Action.BACKOFF, "server error")
+    # Before the connection errors they are: a certificate or a proxy does not get better by
+    # waiting (5 minutes of backoff before issue 16), so they fail, once, with the fix.
+    if certificate_failure(exc) is not None or proxy_failure(exc) is not None:
+        return Decision(Action.FAIL, "network setup")
     if _is_timeout(exc):
         return Decision(Action.BACKOFF, "timed out")
     if _is_connection_error(exc):
@@ -176,6 +181,110 @@ def _is_connection_error(exc: BaseException) -> bool:
             ConnectionError,
         ),
     )
+
+
+# -- certificates and proxies: errors no wait can fix ------------------------------------------------
+
+# Where requests finds the CA bundle and the proxy (requests.utils: lowercase names win).
+CA_BUNDLE_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+PROXY_VARS = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+# The SDK hands the exception of requests on as it is; requests wraps urllib3's (MaxRetryError
+# whose `reason` is the SSLError or ProxyError), which wraps the ssl/socket one: a short walk.
+MAX_CAUSE_DEPTH = 8
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps (args, urllib3's `reason`, the exception chain), bounded."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo and len(seen) < MAX_CAUSE_DEPTH * 4:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        inner += list(getattr(current, "args", ()) or ())
+        todo += [e for e in inner if isinstance(e, BaseException)]
+
+
+def certificate_failure(exc: BaseException) -> Optional[BaseException]:
+    """The certificate verification failure inside `exc` (any wrapping), if that is what it is.
+
+    Only verification: other TLS errors (a handshake cut by a dropped connection) may pass.
+    """
+    import ssl
+
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause  # the innermost: it says why (`verify_message`)
+    for cause in causes:
+        if isinstance(cause, (ssl.SSLError, OSError)) and "CERTIFICATE_VERIFY_FAILED" in str(cause):
+            return cause
+        if "Could not find a suitable TLS CA certificate bundle" in str(cause):
+            return cause  # requests: REQUESTS_CA_BUNDLE names no file
+    return None
+
+
+def proxy_failure(exc: BaseException) -> Optional[BaseException]:
+    """The proxy error inside `exc`: the proxy refused, does not exist, or refused the tunnel."""
+    import requests
+    import urllib3
+
+    for cause in _causes(exc):
+        if isinstance(cause, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError)):
+            return cause
+    return None
+
+
+def _without_userinfo(url: str) -> str:
+    """A proxy URL for messages: `user:password@` is never shown."""
+    scheme, sep, rest = url.rpartition("://")
+    host = rest.rsplit("@", 1)[-1]
+    return f"{scheme}{sep}{host}" if sep else host
+
+
+def network_setup_error(
+    exc: BaseException, hostname: str = "Dropbox"
+) -> Optional[DropboxNetworkSetupError]:
+    """A certificate or proxy failure -> one message naming the variables that set it up."""
+    certificate = certificate_failure(exc)
+    if certificate is not None:
+        why = getattr(certificate, "verify_message", None) or "certificate verify failed"
+        bundle = next(((v, os.environ[v]) for v in CA_BUNDLE_VARS if os.environ.get(v)), None)
+        if bundle is not None:
+            where = (
+                f"{bundle[0]} is set to {bundle[1]}, and that CA bundle does not trust it: "
+                f"point {bundle[0]} at a bundle that holds the CA of {hostname}, or unset it "
+                "to use the default bundle"
+            )
+        else:
+            where = (
+                "the default CA bundle does not trust it; if a proxy or firewall inspects TLS, "
+                f"set {CA_BUNDLE_VARS[0]} to a CA bundle that holds its CA"
+            )
+        if "suitable TLS CA certificate bundle" in str(certificate):
+            what = "no CA bundle at the path given"
+        else:
+            what = f"the TLS certificate of {hostname} could not be verified ({why})"
+        logger.debug("Dropbox request to %s: %s: %s", hostname, type(certificate).__name__, why)
+        return DropboxNetworkSetupError(f"{what}: {where}")
+    proxy = proxy_failure(exc)
+    if proxy is not None:
+        given = [(v, os.environ[v]) for v in PROXY_VARS if os.environ.get(v)]
+        if given:
+            var, url = given[0]
+            where = f"the proxy {_without_userinfo(url)} (from {var})"
+        else:
+            where = "the configured proxy"
+        logger.debug("Dropbox request to %s through a proxy: %s", hostname, type(proxy).__name__)
+        return DropboxNetworkSetupError(
+            f"cannot reach {hostname} through {where}: it refused the connection, does not "
+            "exist, or refused the tunnel. Check HTTPS_PROXY (or https_proxy, ALL_PROXY), or "
+            f"add {hostname.rsplit(':', 1)[0]} to NO_PROXY to connect without the proxy"
+        )
+    return None
 
 
 def new_pacer(jobs: int, **kwargs: Any) -> Pacer:
@@ -410,6 +519,8 @@ def transfer_fatal(exc: BaseException) -> bool:
         return True  # raw, not yet worded (the plugin's clients translate them on the way)
     if isinstance(exc, exceptions.ApiError):
         return issubclass(translation(exc.error).exception, TransferFatal)
+    if network_setup_error(exc) is not None:
+        return True  # raw, not yet worded: every request meets the same certificate or proxy
     return isinstance(exc, OSError) and exc.errno in LOCAL_FULL_ERRNOS
 
 
@@ -422,6 +533,9 @@ def fatal_text(exc: BaseException) -> str:
         return f"Dropbox refused the credentials ({tag}); re-authorize and run the command again"
     if isinstance(exc, exceptions.ApiError):
         exc = translate(exc, "the remote folder")
+    setup = None if isinstance(exc, DropboxRemoteError) else network_setup_error(exc)
+    if setup is not None:
+        return str(setup)
     if isinstance(exc, OSError) and not isinstance(exc, DropboxRemoteError):
         if exc.errno in LOCAL_FULL_ERRNOS:
             where = f" writing {exc.filename}" if exc.filename else ""
@@ -447,6 +561,7 @@ __all__ = [
     "classify_error",
     "fatal_text",
     "member",
+    "network_setup_error",
     "new_pacer",
     "rate_limit_reason",
     "summary",

@@ -70,6 +70,7 @@ class ScriptedConnection(Connection):
 
 def scripted_fs(client: ScriptedClient, t: FakeTime, **pacer_kwargs: Any) -> DropboxFS:
     fs = DropboxFS()
+    pacer_kwargs.setdefault("first_backoff", 1.0)  # the waits these tests count: 1, 2, 4...
     pacer = Pacer(classify, sleep=t.sleep, clock=t.clock, rand=lambda: 0.0, **pacer_kwargs)
     fs._conn = ScriptedConnection(client, pacer)
     return fs

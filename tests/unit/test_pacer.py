@@ -17,6 +17,10 @@ from tests.helpers.fake_time import FakeTime
 
 def make_pacer(t: FakeTime, **kwargs: Any) -> Pacer:
     kwargs.setdefault("rand", lambda: 0.0)
+    # The mechanism's tests count in waits of 1, 2, 4, 8... s; the defaults' own numbers are
+    # tested in test_wait_bounds.py.
+    kwargs.setdefault("first_backoff", 1.0)
+    kwargs.setdefault("max_backoff", 10.0)
     return Pacer(classify, sleep=t.sleep, clock=t.clock, **kwargs)
 
 

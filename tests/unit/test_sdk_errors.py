@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 
 import pytest
 import requests
@@ -352,3 +353,60 @@ def test_auth_errors_name_the_cause_the_source_and_the_fix(
     assert isinstance(translated, DropboxAuthError)
     assert expected in str(translated)
     assert "AuthError(" not in str(translated) and "BadInputError(" not in str(translated)
+
+
+def _verify_failure() -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify")
+    error.verify_message = "unable to get local issuer certificate"
+    return error
+
+
+def _as_requests_raises(reason: BaseException, cls: type[Exception]) -> Exception:
+    """requests(MaxRetryError(reason=urllib3(ssl/socket error))), as the SDK hands it on."""
+    pool_error = urllib3.exceptions.MaxRetryError(None, "/2/check/user", reason)  # type: ignore
+    return cls(pool_error)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        _as_requests_raises(
+            urllib3.exceptions.SSLError(_verify_failure()), requests.exceptions.SSLError
+        ),
+        _as_requests_raises(
+            urllib3.exceptions.ProxyError("Unable to connect to proxy", OSError("refused")),
+            requests.exceptions.ProxyError,
+        ),
+        requests.exceptions.ProxyError("Tunnel connection failed: 403 Forbidden"),
+        OSError("Could not find a suitable TLS CA certificate bundle, invalid path: /nope"),
+    ],
+    ids=["certificate", "proxy-refused", "proxy-tunnel", "no-bundle"],
+)
+def test_certificate_and_proxy_errors_fail_at_once_as_one_cause(exc: Exception) -> None:
+    assert sdk_errors.classify(exc).action is Action.FAIL  # no backoff: waiting cannot help
+    assert sdk_errors.transfer_fatal(exc)  # every other file meets the same
+    assert sdk_errors.network_setup_error(exc) is not None
+
+
+def test_a_certificate_message_names_the_bundle_and_a_proxy_message_hides_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    monkeypatch.setenv("HTTPS_PROXY", "http://me:s3cret@proxy.example:3128")
+    certificate = _as_requests_raises(
+        urllib3.exceptions.SSLError(_verify_failure()), requests.exceptions.SSLError
+    )
+    text = sdk_errors.fatal_text(certificate)
+    assert "unable to get local issuer certificate" in text
+    assert "REQUESTS_CA_BUNDLE is set to /etc/corp-ca.pem" in text
+    text = sdk_errors.fatal_text(requests.exceptions.ProxyError("Cannot connect to proxy."))
+    assert "the proxy http://proxy.example:3128 (from HTTPS_PROXY)" in text
+    assert "s3cret" not in text and "NO_PROXY" in text
+
+
+def test_a_tls_handshake_cut_off_is_still_a_connection_error_that_may_pass() -> None:
+    cut = _as_requests_raises(
+        urllib3.exceptions.SSLError(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")),
+        requests.exceptions.SSLError,
+    )
+    assert sdk_errors.classify(cut) == Decision(Action.BACKOFF, "connection error")

@@ -58,16 +58,39 @@ def test_the_total_of_asked_waits_is_configurable_and_named_in_the_message() -> 
     assert "(limit 500 s)" in str(info.value) and "retry_wait_limit" in str(info.value)
 
 
+def default_pacer(t: FakeTime, rand: float) -> Pacer:
+    """The pacer with its default bounds, on a fake clock."""
+    return Pacer(classify, sleep=t.sleep, clock=t.clock, rand=lambda: rand)
+
+
 def test_a_burst_of_tens_of_server_errors_is_ridden_out() -> None:
     t = FakeTime()
-    pacer = make_pacer(t, rand=lambda: 0.99)
+    pacer = default_pacer(t, 0.99)  # the longest jitter
     burst: list[BaseException] = [exceptions.InternalServerError("req", 503, "busy")] * 20
     burst += [requests.exceptions.ConnectionError("reset")] * 4
     assert pacer.call(failing(burst)) == "ok"
     assert len(t.sleeps) == 24
-    assert t.sleeps[:4] == pytest.approx([1.2475, 2.495, 4.99, 9.98])  # exponential...
-    assert max(t.sleeps) == pytest.approx(10 * 1.2475)  # ...up to a cap, with jitter
+    assert t.sleeps[:3] == pytest.approx([1.2475, 2.495, 2.495])  # exponential...
+    assert max(t.sleeps) == pytest.approx(2 * 1.2475)  # ...up to rclone's 2 s, with jitter
     assert sum(t.sleeps) <= DEFAULT_ERROR_WAIT_LIMIT_S
+
+
+def test_two_serial_bursts_of_20_end_well_within_two_minutes() -> None:
+    """Issue 16 item 6: 20 x 503, then 20 x 500 on the next call of a serial phase."""
+    t = FakeTime()
+    pacer = default_pacer(t, 0.99)
+    for status in (503, 500):
+        burst = [exceptions.InternalServerError("req", status, "busy")] * 20
+        assert pacer.call(failing(list(burst))) == "ok"
+    assert sum(t.sleeps) < 100  # 2 x 48.6 s at the longest jitter; was 2 x 218 s
+
+
+def test_a_server_that_stays_down_is_reported_within_a_minute() -> None:
+    t = FakeTime()
+    pacer = default_pacer(t, 0.0)
+    with pytest.raises(DropboxRetryError, match="check the network connection"):
+        pacer.call(failing([exceptions.InternalServerError("req", 503, "down")] * 1000))
+    assert t.now - 1000 <= DEFAULT_ERROR_WAIT_LIMIT_S == 60
 
 
 def test_errors_are_bounded_by_time_since_the_first_not_by_a_count() -> None:

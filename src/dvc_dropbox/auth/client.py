@@ -29,6 +29,18 @@ REFRESH_MARGIN = datetime.timedelta(seconds=300)
 # A request that times out is tried again once (a lost packet); a second timeout in a row in the
 # same thread means the server is silent, and says so instead of waiting through every retry.
 TIMEOUTS_IN_A_ROW = 2
+# Routes that do long work inside the request: a commit of up to 1,000 files holds Dropbox's
+# namespace write lock in turn with every other writer of the account, and answers only when all
+# are committed (seconds to minutes on a busy account: "about 10 or 15 seconds until the first
+# error" on a slow finish, dropbox-api.md). Their read timeout is at least COMMIT_TIMEOUT_S, so a
+# slow commit is not taken for a silent server, while every other route keeps the short
+# `timeout` (25 s) that tells a silent server within a minute. 90 s: several slow commits'
+# worth, and two of them in a row (the timeout rule) still end well within the 4 minutes a hung
+# `dvc push` is given in the fault matrix.
+COMMIT_ROUTES = frozenset(
+    {"files/upload_session/finish_batch_v2", "files/upload_session/finish"}
+)
+COMMIT_TIMEOUT_S = 90.0
 # The SDK's host keys and the environment variables that override those hosts (dropbox.session).
 HOST_VARS = {
     "api": "DROPBOX_API_HOST",
@@ -66,6 +78,15 @@ def timeout_error(hostname: str, var: Optional[str], exc: BaseException, timeout
     )
 
 
+def _raise_network_setup_error(exc: BaseException, hostname: str) -> None:
+    """A certificate or proxy failure is raised as its one message (sdk_errors), from None."""
+    from .. import sdk_errors  # not at import time: sdk_errors imports the transfer package
+
+    setup = sdk_errors.network_setup_error(exc, hostname)
+    if setup is not None:
+        raise setup from None
+
+
 def _expiring(expires_at: Optional[datetime.datetime]) -> bool:
     return expires_at is not None and _utc_now() + REFRESH_MARGIN >= expires_at
 
@@ -84,6 +105,8 @@ class DropboxClient(dropbox.Dropbox):
     """`dropbox.Dropbox` whose refreshes are thread-safe, shared across processes and persisted."""
 
     _dvc_state: Optional[_AuthState] = None
+    # Route -> the requests timeout it gets instead of the client's (COMMIT_ROUTES).
+    _dvc_route_timeouts: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         state = self._dvc_state
@@ -93,6 +116,7 @@ class DropboxClient(dropbox.Dropbox):
     def clone(self, *args: Any, **kwargs: Any) -> DropboxClient:
         new = super().clone(*args, **kwargs)
         new._dvc_state = self._dvc_state
+        new._dvc_route_timeouts = self._dvc_route_timeouts
         return new
 
     # The SDK calls these two; both go through _refresh_locked.
@@ -123,15 +147,24 @@ class DropboxClient(dropbox.Dropbox):
         import requests
 
         self._state.used.token = sdk_internals.access_token(self)
+        route = args[0] if args else kwargs.get("func_name")
+        if kwargs.get("timeout") is None and route in self._dvc_route_timeouts:
+            kwargs["timeout"] = self._dvc_route_timeouts[route]
         try:
             result = super().request_json_string(host, *args, **kwargs)
         except requests.exceptions.Timeout as exc:
-            self._timed_out(sdk_internals.host_name(self, host), HOST_VARS.get(host), exc)
+            hostname = sdk_internals.host_name(self, host)
+            self._timed_out(hostname, HOST_VARS.get(host), exc, kwargs.get("timeout"))
+            raise
+        except OSError as exc:  # requests' errors are OSErrors: a certificate, a proxy?
+            _raise_network_setup_error(exc, sdk_internals.host_name(self, host))
             raise
         self._state.used.timeouts = 0
         return result
 
-    def _timed_out(self, hostname: str, var: Optional[str], exc: BaseException) -> None:
+    def _timed_out(
+        self, hostname: str, var: Optional[str], exc: BaseException, timeouts: Any = None
+    ) -> None:
         """Count a timeout of this thread; the second in a row is the end (not retried)."""
         used = self._state.used
         used.timeouts = getattr(used, "timeouts", 0) + 1
@@ -139,7 +172,7 @@ class DropboxClient(dropbox.Dropbox):
             used.timeouts = 0
             logger.debug("Dropbox request to %s: %r", hostname, exc)
             raise DropboxTimeoutError(
-                timeout_error(hostname, var, exc, sdk_internals.timeout(self))
+                timeout_error(hostname, var, exc, timeouts or sdk_internals.timeout(self))
             ) from None
 
     def request_json_string_with_retry(self, *args: Any, **kwargs: Any) -> Any:
@@ -221,6 +254,9 @@ class DropboxClient(dropbox.Dropbox):
         except requests.exceptions.Timeout as exc:
             var = HOST_VARS["api"] if host == API_HOST_DEFAULT else None
             self._timed_out(host, var, exc)
+            raise
+        except OSError as exc:
+            _raise_network_setup_error(exc, sdk_internals.host_name(self, "api"))
             raise
         self._state.used.timeouts = 0
 
@@ -308,6 +344,9 @@ def client_for(
         **retries,
     )
     client._dvc_state = _AuthState(source, store)
+    connect = timeout if connect_timeout is None else min(connect_timeout, timeout)
+    commit = (connect, max(timeout, COMMIT_TIMEOUT_S))
+    client._dvc_route_timeouts = dict.fromkeys(COMMIT_ROUTES, commit)
     return client
 
 

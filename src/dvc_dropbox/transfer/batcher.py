@@ -66,7 +66,16 @@ class CommitterClosed(RuntimeError):
 
 
 class _Pending(Generic[E]):
-    __slots__ = ("attempts", "entry", "future", "not_before", "queued_at", "thread", "waited")
+    __slots__ = (
+        "attempts",
+        "entry",
+        "future",
+        "not_before",
+        "queued_at",
+        "resolved",
+        "thread",
+        "waited",
+    )
 
     def __init__(self, entry: E, now: float, thread: Optional[int]):
         self.entry = entry
@@ -77,6 +86,7 @@ class _Pending(Generic[E]):
         self.not_before = now
         self.attempts = 0
         self.waited = 0.0
+        self.resolved = False  # under the committer's lock: resolved once (see fail_queued)
         self.future: Future[Any] = Future()
 
 
@@ -132,6 +142,7 @@ class BatchCommitter(Generic[E, R]):
         self._waiting = 0  # entries handed over and not yet resolved
         self._blocking = 0  # of those, handed over by `commit` (a thread waits for each)
         self._in_flight = False
+        self._sending: list[_Pending[E]] = []  # the batch in flight
         self._lingering_until = 0.0  # after a batch: its uploaders may come back until then
         self._returning: set[int] = set()  # threads whose entry was just resolved
         self._last_done = -1e18  # when the last batch returned
@@ -221,6 +232,19 @@ class BatchCommitter(Generic[E, R]):
         """Entries handed over whose commit has not been answered yet (for progress)."""
         return self._waiting
 
+    def fail_queued(self, error: BaseException) -> None:
+        """Fail every entry handed over with `error`, at once: the transfer was cancelled
+        (transfer/cancel.py). Those waiting to be sent (or waiting out a retry delay) are never
+        sent; those of the batch in flight stop being waited for (its call, up to a commit's
+        read timeout, ends in the committer's thread; what it commits is whole files). The
+        committer stays open for the next transfer."""
+        with self._cond:
+            queued, self._queue = self._queue, []
+            queued += self._sending
+            self._cond.notify_all()
+        for pending in queued:
+            self._resolve(pending, error=error)
+
     def close(self) -> None:
         """Fail whatever still waits and stop the committer thread (idempotent)."""
         with self._cond:
@@ -297,11 +321,13 @@ class BatchCommitter(Generic[E, R]):
                     self._cond.wait(timeout=self._wait_time())
                     batch = self._next_batch()
                 self._in_flight = True
+                self._sending = batch
             try:
                 self._send(batch)
             finally:
                 with self._cond:
                     self._in_flight = False
+                    self._sending = []
                     idle_since = self._last_done = self._clock()
                     # Threads that will likely upload again; a lone uploader never waits for
                     # itself (it is the one committing next).
@@ -337,6 +363,8 @@ class BatchCommitter(Generic[E, R]):
                 self._resolve(pending, result=outcome)
 
     def _retry(self, pending: _Pending[E], retry: RetryEntry, answered: float) -> None:
+        if pending.resolved:
+            return  # failed meanwhile (a cancelled transfer): not committed again
         pending.attempts += 1
         delay = min(self.max_retry_delay, retry.delay * (2 ** min(pending.attempts - 1, 10)))
         if (self.max_attempts is not None and pending.attempts >= self.max_attempts) or (
@@ -366,6 +394,9 @@ class BatchCommitter(Generic[E, R]):
         error: Optional[BaseException] = None,
     ) -> None:
         with self._cond:
+            if pending.resolved:
+                return
+            pending.resolved = True
             self._waiting -= 1
             self._cond.notify_all()
         if error is not None:

@@ -199,11 +199,13 @@ class Downloads:
         """Write the body to `out`; a dropped connection resumes with a Range request after the
         pacer's (reported) wait. The pacer's policy tells a dropped connection from a full disk."""
         current = [response]
+        cancel = self.pacer.cancels.current
 
         def download() -> None:
             resp = current.pop() if current else self._resume_download(path, metadata, hasher.size)
             try:
                 for block in resp.iter_content(chunk_size=DOWNLOAD_READ_SIZE):
+                    cancel.check()  # Ctrl-C or a one-cause stop: this file is not installed
                     out.write(block)
                     hasher.update(block)
                     if named is not None:
@@ -312,6 +314,7 @@ class Downloads:
         start, end = job.ranges[index]
         hasher = job.hashers[index]
         current = [response] if response is not None else []
+        cancel = self.pacer.cancels.current
 
         def download() -> None:
             pos = start + hasher.size
@@ -326,6 +329,7 @@ class Downloads:
                 for block in resp.iter_content(chunk_size=DOWNLOAD_READ_SIZE):
                     if job.stopped:
                         return  # another range failed: its error is the one reported
+                    cancel.check()  # Ctrl-C or a one-cause stop: this file is not installed
                     if len(block) > end - pos:
                         if not whole:
                             raise DropboxIntegrityError(

@@ -17,6 +17,12 @@ per-file entry points, which run in dvc-objects' worker threads, find it. Transf
 filesystem that overlap or nest share one switch: a fatal cause (the account, the credentials)
 is fatal for all of them alike.
 
+The switch owns the transfer's cancel event (transfer/cancel.py): tripping it ends every wait of
+the transfer at once (a worker in a 300 s `retry_after` must not keep the command alive), and
+Ctrl-C trips it too (`interrupted`): the first SIGINT during a transfer is the one-line "stopped;
+re-run to continue" error, after every wait ended and no file was half committed; a second
+SIGINT is Python's KeyboardInterrupt, as without the plugin.
+
 DVC's transfers run under a switch through the `generic.transfer` hook (dvc_hooks/generic.py).
 """
 
@@ -24,12 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 from collections.abc import Iterator
 from typing import Any, Callable, Optional
 
 from .. import sdk_errors
-from ..errors import DropboxRemoteError, DropboxTransferStopped
+from ..errors import DropboxRemoteError, DropboxTransferStopped, TransferFatal
+from .cancel import Cancel, Cancels
 
 logger = logging.getLogger("dvc.dvc_dropbox")
 
@@ -45,15 +53,21 @@ class Skipped(DropboxRemoteError):
     """A file not started because its transfer is stopping (only ever seen by `TransferStop`)."""
 
 
+class Interrupted(TransferFatal, DropboxRemoteError):
+    """Ctrl-C (SIGINT) during a transfer: the cause of its stop."""
+
+
 class TransferStop:
     """The stop switch of one transfer (thread-safe: workers report to it concurrently)."""
 
-    def __init__(self, direction: str = UPLOAD):
+    def __init__(self, direction: str = UPLOAD, cancel: Optional[Cancel] = None):
         if direction not in _VERBS:
             raise ValueError(f"direction must be {UPLOAD!r} or {DOWNLOAD!r}")
         self.direction = direction
         self._lock = threading.Lock()
         self.cause: Optional[BaseException] = None
+        # Set when the switch trips: every wait of the transfer ends (transfer/cancel.py).
+        self.cancel = cancel if cancel is not None else Cancel()
         # Observability (debug log, tests): files not started, and failures after the stop.
         self.skipped = 0
         self.quieted = 0
@@ -86,6 +100,7 @@ class TransferStop:
                 if not sdk_errors.transfer_fatal(exc):
                     return False
                 self.cause = exc
+                self.cancel.set(f"the {self.direction} is stopping")
                 # The message only: a cause may be a raw SDK error whose repr is no one's business
                 # on the screen, and the debug log never gets more than the class and the text.
                 logger.debug(
@@ -106,6 +121,18 @@ class TransferStop:
         )
         return True
 
+    def interrupt(self) -> None:
+        """Ctrl-C: stop the transfer now (every wait ends), and end it with the one message."""
+        with self._lock:
+            if self.cause is None:
+                self.cause = Interrupted("interrupted")
+        logger.debug("Dropbox: %s interrupted", self.direction)
+        self.cancel.set("interrupted")
+
+    @property
+    def interrupted(self) -> bool:
+        return isinstance(self.cause, Interrupted)
+
     def handler(self, on_error: Optional[ErrorHandler]) -> Optional[ErrorHandler]:
         """DVC's per-file `on_error`, quiet for what the stop covers (None stays None)."""
         if on_error is None:
@@ -121,6 +148,11 @@ class TransferStop:
         """The one error the transfer ends with (call once `stopped`)."""
         assert self.cause is not None
         verb, done = _VERBS[self.direction]
+        if self.interrupted:
+            return DropboxTransferStopped(
+                f"Interrupted: stopped the {verb}; what was already {done} is kept and nothing "
+                f"half-{done} was left behind, so running the command again {verb}s the rest"
+            )
         cause = sdk_errors.fatal_text(self.cause).rstrip(". ")
         return DropboxTransferStopped(
             f"{cause}. Stopped the {verb} at this error; what was already {done} is kept, so "
@@ -154,6 +186,53 @@ def check(fs: Any) -> None:
         stop.check()
 
 
+def _cancels(fs: Any) -> Optional[Cancels]:
+    """The cancel events of the pacer under `fs` (a DVC filesystem, or DropboxFS), if any."""
+    inner = fs
+    if hasattr(type(fs), "fs"):  # DVC's filesystem: its fsspec one (connected once, cached)
+        try:
+            inner = fs.fs
+        except Exception:  # the transfer itself meets (and reports) a failed connection
+            return None
+    conn = getattr(inner, "_conn", None)
+    cancels = getattr(getattr(conn, "pacer", None), "cancels", None)
+    return cancels if isinstance(cancels, Cancels) else None
+
+
+@contextlib.contextmanager
+def _on_sigint(stop: TransferStop) -> Iterator[None]:
+    """While inside (main thread only): the first Ctrl-C interrupts `stop`, a second is
+    Python's KeyboardInterrupt (or whatever handled SIGINT before)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):
+        yield  # SIGINT is ignored (nohup, a parent's choice), or not set from Python: keep it
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if not stop.interrupted:
+            # In a thread of its own: the handler runs between two bytecodes of the main thread,
+            # which may hold the locks `interrupt` takes (the switch's, the committer's).
+            threading.Thread(target=stop.interrupt, name="dropbox-interrupt").start()
+            return
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, interrupt)
+    except (ValueError, OSError):  # not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def stopping(fs: Any, direction: str) -> Iterator[TransferStop]:
     """Run one transfer on `fs` under a stop switch; raises `DropboxTransferStopped` at the end
@@ -161,8 +240,13 @@ def stopping(fs: Any, direction: str) -> Iterator[TransferStop]:
     with _attach_lock:
         entry = getattr(fs, _ATTRIBUTE, None)
         if entry is None:
-            entry = [TransferStop(direction), 0]
+            entry = [TransferStop(direction), 0, contextlib.ExitStack()]
             setattr(fs, _ATTRIBUTE, entry)
+            # The outermost transfer owns the cancel event of the pacer under it and Ctrl-C.
+            cancels = _cancels(fs)
+            if cancels is not None:
+                entry[0].cancel = entry[2].enter_context(cancels.transfer())
+            entry[2].enter_context(_on_sigint(entry[0]))
         entry[1] += 1
     stop: TransferStop = entry[0]
     try:
@@ -174,6 +258,7 @@ def stopping(fs: Any, direction: str) -> Iterator[TransferStop]:
                 # The next transfer on this filesystem starts afresh (the cause may be fixed).
                 with contextlib.suppress(AttributeError):
                     delattr(fs, _ATTRIBUTE)
+                entry[2].close()
     stop.raise_if_stopped()
 
 

@@ -11,9 +11,10 @@ from a *policy*, a function from an exception to a `Decision` (for Dropbox: `sdk
   rate limit) and halves the requests allowed in flight; each success adds a little back (AIMD),
   so a storm lowers concurrency and a calm period restores it;
 - `BACKOFF`: something broke that may pass (5xx, a dropped connection, a timeout): exponential
-  waits with jitter up to `max_backoff` (10 s), for at most `max_error_wait` seconds of the
-  clock since the first failure (a burst of tens of errors passes; a server that stays down is
-  reported within minutes) — a time, not a count, so short and long failures are bounded alike;
+  waits with jitter from `first_backoff` (1 s) up to `max_backoff` (2 s), for at most
+  `max_error_wait` (60 s) of the clock since the first failure (a burst of 20-odd errors in a row
+  passes; a server that stays down is reported within a minute) — a time, not a count, so short
+  and long failures are bounded alike (the numbers: DEFAULT_ERROR_WAIT_LIMIT_S);
 - `RESUME` and `FAIL`: not retried here; the exception goes to the caller (which resumes from the
   server's state, or translates the error for the user).
 
@@ -39,6 +40,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 from ..errors import DropboxRemoteError, TransferFatal
 from ..options import DEFAULT_RETRY_WAIT_LIMIT
+from .cancel import Cancels
 
 # A child of DVC's "dvc" logger: `dvc.logger.setup` only attaches its console handlers to "dvc",
 # "dvc_objects" and "dvc_data", so a top-level "dvc_dropbox" logger would print through Python's
@@ -54,7 +56,25 @@ POLL_ANNOUNCE_S = 10.0
 # Defaults of the bounds (README "How it is fast"): asked-for waits may add up to this much per
 # operation (several 300 s contention waits); errors are retried for this long after the first.
 DEFAULT_RETRY_WAIT_LIMIT_S = DEFAULT_RETRY_WAIT_LIMIT
-DEFAULT_ERROR_WAIT_LIMIT_S = 300.0
+# Errors (5xx, dropped connections): waits of 1 s, then 2 s each (+0-25 % jitter), for at most
+# 60 s after a call's first failure. Why these numbers (issue 16 item 6):
+# - a burst of 20 errors in a row on one call (a serial phase: the token renewal, the start-up
+#   check, the commit) costs 1 + 19 x 2 = 39 s, at most 49 s with jitter, under the 60 s
+#   budget: it passes. Two such bursts back to back (503 on every route, then 500 on the upload
+#   routes) end within ~100 s, inside the 2 minutes a push or pull must end in (measured: push
+#   46 s, pull ~80 s). Before, waits grew to 10 s: 175 s for one burst of 20, still retrying
+#   after 150 s;
+# - a server that stays down is reported after 60 s of errors (then the transfer's one-cause
+#   stop ends every other call at once), not after the 300 s it was;
+# - 2 s is rclone's cap for Dropbox (lib/pacer maxSleep): a call every 2 s per waiting thread
+#   does not hammer a struggling server, and waiting longer between tries would only spend the
+#   time budget on fewer tries: a 5xx says nothing about how long to wait (a wait Dropbox sizes
+#   is a RETRY, never capped);
+# - the first wait is 1 s, not rclone's 10 ms, so it is shown (ANNOUNCE_WAIT_S): a user sees at
+#   once that Dropbox is failing and being retried.
+DEFAULT_FIRST_BACKOFF_S = 1.0
+DEFAULT_MAX_BACKOFF_S = 2.0
+DEFAULT_ERROR_WAIT_LIMIT_S = 60.0
 # A wait that starts within this long after the previous one of its episode ended continues it.
 EPISODE_GAP_S = 5.0
 
@@ -127,9 +147,10 @@ class Pacer:
         max_total_wait: float = DEFAULT_RETRY_WAIT_LIMIT_S,
         max_error_wait: float = DEFAULT_ERROR_WAIT_LIMIT_S,
         unspecified_wait: float = 1.0,
-        max_backoff: float = 10.0,
+        first_backoff: float = DEFAULT_FIRST_BACKOFF_S,
+        max_backoff: float = DEFAULT_MAX_BACKOFF_S,
         max_unsized_wait: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Optional[Callable[[float], None]] = None,
         clock: Callable[[], float] = time.monotonic,
         rand: Callable[[], float] = random.random,
     ):
@@ -142,11 +163,15 @@ class Pacer:
         self.max_error_wait = max_error_wait
         # First wait when the server asks for one without saying how long (doubles each time).
         self.unspecified_wait = unspecified_wait
-        # The longest single wait after an error: short enough that 20-odd errors in a row fit
-        # in max_error_wait (issue 11: a 5xx burst of 20 must pass), long enough not to hammer.
+        # The first and the longest single wait after an error (DEFAULT_ERROR_WAIT_LIMIT_S).
+        self.first_backoff = first_backoff
         self.max_backoff = max_backoff
         # The longest single wait the server asked for without sizing it (409 contention).
         self.max_unsized_wait = max_unsized_wait
+        # Every wait is a wait on the running transfer's cancel event (transfer/cancel.py), so
+        # Ctrl-C or a one-cause stop ends it at once; an injected `sleep` (fake time in tests)
+        # is checked against the event before and after.
+        self.cancels = Cancels()
         self._sleep = sleep
         self._clock = clock
         self._rand = rand
@@ -176,13 +201,14 @@ class Pacer:
                     # Sleep outside the lock so others can finish their calls meanwhile.
                     self._cond.release()
                     try:
-                        self._sleep(pause)
+                        self._pause(pause)
                     finally:
                         self._cond.acquire()
                     continue
                 if self._in_flight < int(self._limit):
                     self._in_flight += 1
                     return
+                self.cancels.current.check()
                 self._cond.wait(timeout=1.0)
 
     def _release(self, success: bool) -> None:
@@ -228,6 +254,9 @@ class Pacer:
         first_error = 0.0  # when the first of them happened (bounded by max_error_wait)
         unspecified = 0  # RETRY waits the server did not size: exponential from unspecified_wait
         while True:
+            # Each attempt (each chunk of a session, each range of a download) starts only while
+            # its transfer is not cancelled.
+            self.cancels.current.check()
             if slot:
                 self._acquire()
             attempt_started = self._clock()
@@ -254,7 +283,8 @@ class Pacer:
                 if errors == 0:
                     first_error = attempt_started  # a timed-out attempt's own time counts
                 errors += 1
-                delay = self._jitter(min(self.max_backoff, 2.0 ** (errors - 1)))
+                exponential = self.first_backoff * 2.0 ** min(errors - 1, 30)
+                delay = self._jitter(min(self.max_backoff, exponential))
                 elapsed = self._clock() - first_error
                 if elapsed + delay > self.max_error_wait:
                     logger.debug("Dropbox call %s: giving up after %r", name, failure)
@@ -286,7 +316,17 @@ class Pacer:
             if decision.pause_all:
                 self._on_too_many_requests(delay)
                 continue  # _acquire (here or in the operation's calls) sleeps out the pause
-            self._sleep(delay)
+            self._pause(delay)
+
+    def _pause(self, delay: float) -> None:
+        """Wait `delay` s, or raise `TransferCancelled` as soon as the transfer is cancelled."""
+        cancel = self.cancels.current
+        if self._sleep is None:
+            cancel.wait(delay)
+            return
+        cancel.check()
+        self._sleep(delay)
+        cancel.check()
 
     def _jitter(self, delay: float) -> float:
         """Spread a storm's retries apart; only ever longer than asked, never shorter."""
@@ -329,7 +369,7 @@ class Pacer:
                 )
             else:
                 logger.debug("Dropbox: %s in progress, checking again in %.2f s", name, delay)
-            self._sleep(delay)
+            self._pause(delay)
             delay = min(max_interval, delay * 2)
 
     def report_commit_wait(self, reason: str, delay: float) -> None:

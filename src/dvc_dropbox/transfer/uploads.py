@@ -101,9 +101,12 @@ class _Progress:
     a re-uploaded session sends bytes again, which are not counted again (the bar never goes back).
     """
 
-    def __init__(self, callback: Any):
+    def __init__(self, callback: Any, check: Callable[[], None] = lambda: None):
         self.callback = callback
         self.reported = 0
+        # The transfer's cancel check (transfer/cancel.py), every MiB sent: Ctrl-C in a 48 MiB
+        # chunk on a slow link ends the request there, not when the chunk is up.
+        self.check = check
 
     def advance_to(self, offset: int) -> None:
         if offset > self.reported:
@@ -112,7 +115,11 @@ class _Progress:
 
     def sending(self, offset: int, data: bytes) -> Any:
         """Context for the request that sends `data`, the file's bytes from `offset` on."""
-        return upload_progress.sending(data, lambda sent: self.advance_to(offset + sent))
+        def sent(count: int) -> None:
+            self.check()
+            self.advance_to(offset + count)
+
+        return upload_progress.sending(data, sent)
 
 
 # -- commits -------------------------------------------------------------------------------------
@@ -161,6 +168,8 @@ class Uploads:
                 # Entries refused together are one wait episode with the pacer's own waits.
                 report=pacer.report_commit_wait,
             )
+            # A cancelled transfer's entries stop waiting for their commit (transfer/cancel.py).
+            pacer.cancels.listen(self.committer.fail_queued)
         # Bounded memory: each large-file upload holds one chunk; at most this many at once.
         self._chunk_slots = threading.BoundedSemaphore(max(1, memory_budget // chunk_size))
         # Byte progress inside a request (the SDK's private session: without it, per request).
@@ -192,7 +201,7 @@ class Uploads:
         if size is not None:
             callback.set_size(size)
         source = _Source(fobj, f"the data for {path}")
-        progress = _Progress(callback)
+        progress = _Progress(callback, self.pacer.cancels.current.check)
 
         @contextlib.contextmanager
         def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
@@ -217,7 +226,7 @@ class Uploads:
         `on_sent` is called once, when the bytes are sent (a progress bar for them can go)."""
         _check_mode(mode)
         callback = callback or upload_progress.no_callback()
-        progress = _Progress(callback)
+        progress = _Progress(callback, self.pacer.cancels.current.check)
 
         @contextlib.contextmanager
         def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
