@@ -183,7 +183,7 @@ def _is_connection_error(exc: BaseException) -> bool:
     )
 
 
-# -- certificates and proxies: errors no wait can fix ------------------------------------------------
+# -- certificates and proxies: errors no wait can fix -----------------------------------------
 
 # Where requests finds the CA bundle and the proxy (requests.utils: lowercase names win).
 CA_BUNDLE_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")

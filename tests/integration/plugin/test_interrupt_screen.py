@@ -134,7 +134,7 @@ def test_ctrl_c_during_a_300_s_retry_after_in_a_pull_stops_within_two_seconds(
     tmp_path: Path, emulator: EmulatorProcess
 ) -> None:
     files = {f"data/f{i:02}.txt": os.urandom(300 + i) for i in range(40)}
-    repo, env, folder = _project(tmp_path, emulator, files)
+    repo, env, _folder = _project(tmp_path, emulator, files)
     dvc(repo, env, "push", "-q")
     shutil.rmtree(repo / ".dvc" / "cache")
     shutil.rmtree(repo / "data")
