@@ -9,7 +9,9 @@ An `entry_failure` fault (e.g. `{"route": "files/upload_session/finish_batch_v2"
 `times` *entries* of matching batch finishes (counted across calls) answer
 `{".tag": "failure", "failure": {".tag": <entry_failure>}}` and stay uncommitted (their sessions
 stay open, so the same entry can be committed again), while the other entries commit normally.
-This is what Dropbox does to single entries of a batch under load.
+This is what Dropbox does to single entries of a batch under load. On
+`files/upload_session/append_batch` the tag is one of its entry errors (`not_found`, `closed`,
+`too_large`): that entry's bytes are not appended (its session stays as it was), the others are.
 
 `"drop_connection": "after_processing"` loses the answer instead of the request: the call is
 read and applied in full (state changed, stats counted) and then the socket is cut before any
@@ -29,8 +31,16 @@ from typing import Any, Literal, Optional, Union
 
 STATUSES = (429, 500, 503)
 RATE_LIMIT_REASONS = ("too_many_requests", "too_many_write_operations")
-# Void tags of UploadSessionFinishError that Dropbox answers for single entries of a batch.
-ENTRY_FAILURES = ("too_many_write_operations", "too_many_shared_folder_targets")
+# Void tags that single entries of a batch may answer: UploadSessionFinishError's for batch
+# finishes (what Dropbox does to entries under load), UploadSessionAppendBatchEntryError's for
+# append_batch. A fault only takes entries of a route whose union has its tag.
+ENTRY_FAILURES = (
+    "too_many_write_operations",
+    "too_many_shared_folder_targets",
+    "not_found",
+    "closed",
+    "too_large",
+)
 AFTER_PROCESSING = "after_processing"
 # What shapes an answer, so nothing a lost answer can take.
 _ANSWER_FIELDS = ("status", "reason", "retry_after", "after_bytes", "corrupt_body", "entry_failure")
@@ -77,9 +87,7 @@ class Fault:
         fault.corrupt_body = corrupt_body
         drop = spec.get("drop_connection", False)
         if not isinstance(drop, bool) and drop != AFTER_PROCESSING:
-            raise FaultSpecError(
-                f"'drop_connection' must be true, false or \"{AFTER_PROCESSING}\""
-            )
+            raise FaultSpecError(f"'drop_connection' must be true, false or \"{AFTER_PROCESSING}\"")
         fault.drop_connection = drop
         fault._check_lost_answer(spec)
         fault._set_choices(spec)
@@ -98,7 +106,7 @@ class Fault:
         given = [name for name in given if spec[name] is not False]
         if given:
             raise FaultSpecError(
-                f'\'drop_connection\': "{AFTER_PROCESSING}" runs the request and then closes '
+                f"'drop_connection': \"{AFTER_PROCESSING}\" runs the request and then closes "
                 f"without any answer, so it takes no {', '.join(repr(n) for n in given)}; "
                 "arm a separate fault for that"
             )
@@ -183,11 +191,12 @@ class Faults:
                     return True
         return False
 
-    def take_entry(self, *names: str) -> Optional[str]:
-        """For one entry of a batch finish: the failure tag it must answer, used up once."""
+    def take_entry(self, *names: str, tags: tuple[str, ...]) -> Optional[str]:
+        """For one entry of a batch: the failure tag (one of `tags`, those of the route's
+        per-entry union) it must answer, used up once."""
         with self._lock:
             for fault in self._armed:
-                if fault.entry_failure is not None and fault.matches(*names):
+                if fault.entry_failure in tags and fault.matches(*names):
                     fault.times -= 1
                     if fault.times <= 0:
                         self._armed.remove(fault)

@@ -73,11 +73,14 @@ class TooManyWriteOperations(Exception):
 @dataclasses.dataclass
 class DownloadResult:
     """What a download-style handler returns; the server serves `blob` (Range, 206, faults):
-    a file, or the bytes of a small content."""
+    a file, or the bytes of a small content. `metadata` goes to the `Dropbox-API-Result`
+    header: a file's metadata (whose rev is the ETag), or a `DownloadZipResult`. A `temporary`
+    blob was made for this answer (a zip): the server deletes it once served."""
 
-    metadata: files.FileMetadata
+    metadata: Union[files.FileMetadata, files.DownloadZipResult]
     blob: Union[Path, bytes]
     size: int
+    temporary: bool = False
 
 
 @dataclasses.dataclass
@@ -130,9 +133,10 @@ class Services(Protocol):
         delay; until then the job's /check answers `in_progress`."""
         ...
 
-    def entry_failure(self, call: Call) -> Optional[str]:
-        """Asked once per entry of a batch finish: the UploadSessionFinishError tag an injected
-        `entry_failure` fault makes that entry answer, or None (commit it normally)."""
+    def entry_failure(self, call: Call, tags: tuple[str, ...]) -> Optional[str]:
+        """Asked once per entry of a batch (finish_batch*, append_batch): the tag, one of
+        `tags` (the route's per-entry error union), that an injected `entry_failure` fault makes
+        that entry answer, or None (apply it normally)."""
         ...
 
 

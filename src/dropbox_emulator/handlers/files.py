@@ -38,7 +38,7 @@ from dropbox_emulator.handlers.shared import (
     write_error,
     write_location,
 )
-from dropbox_emulator.state import paths
+from dropbox_emulator.state import archive, paths
 from dropbox_emulator.state.listing import Page, UnknownCursor
 from dropbox_emulator.state.listing import Request as ListingRequest
 from dropbox_emulator.state.metadata import Metadata, file_metadata, folder_metadata, metadata, void
@@ -56,6 +56,8 @@ from dropbox_emulator.state.tree import (
 DEFAULT_LIST_LIMIT = 2000
 LONGPOLL_STEP_S = 0.2
 _DELETE_BATCH_JOB = "delete_batch"
+# Dropbox's download_zip limits; unit tests call `state.archive.zip_problem` with small ones.
+ZIP_LIMITS = archive.DROPBOX_ZIP_LIMITS
 
 
 # --------------------------------------------------------------------------- metadata
@@ -198,6 +200,32 @@ def download(call: Call, services: Services) -> DownloadResult:
         metadata=file_metadata(shown(call, entry)),
         blob=store.blobs.source(entry.content_hash),
         size=entry.size or 0,
+    )
+
+
+@route("files/download_zip")
+def download_zip(call: Call, services: Services) -> DownloadResult:
+    """The folder as a zip, its own name the zip's top directory, `DownloadZipResult` (the
+    folder's metadata) in the `Dropbox-API-Result` header. "The input cannot be a single file"
+    (the SDK's docstring): a file is `path/not_folder`. Limits: `state.archive`."""
+    arg: files.DownloadZipArg = call.arg
+    store = services.store
+    try:
+        entry = read_entry(store, call, arg.path)
+    except LookupFailure as failure:
+        raise RouteError(files.DownloadZipError.path(lookup_error(failure.tag))) from None
+    if entry.kind != "folder":
+        raise RouteError(files.DownloadZipError.path(lookup_error("not_folder")))
+    entries = store.tree.subtree(entry.ns, entry.path_lower)
+    problem = archive.zip_problem(entries, ZIP_LIMITS)
+    if problem is not None:
+        raise RouteError(void(files.DownloadZipError, problem))
+    zipped = archive.write_zip(entry, entries, store.blobs, store.tmp_dir)
+    return DownloadResult(
+        metadata=files.DownloadZipResult(metadata=folder_metadata(shown(call, entry))),
+        blob=zipped,
+        size=zipped.stat().st_size,
+        temporary=True,
     )
 
 

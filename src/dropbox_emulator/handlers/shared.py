@@ -75,6 +75,14 @@ def session_append_error(failure: SessionFailure) -> files.UploadSessionAppendEr
     return void(files.UploadSessionAppendError, failure.tag)
 
 
+def session_append_batch_error(failure: SessionFailure) -> files.UploadSessionAppendBatchEntryError:
+    if failure.tag == "incorrect_offset":
+        return files.UploadSessionAppendBatchEntryError.incorrect_offset(
+            files.UploadSessionOffsetError(correct_offset=failure.correct_offset)
+        )
+    return void(files.UploadSessionAppendBatchEntryError, failure.tag)
+
+
 def session_finish_error(failure: SessionFailure) -> files.UploadSessionFinishError:
     if failure.tag in _FINISH_TAGS:
         return void(files.UploadSessionFinishError, failure.tag)

@@ -27,6 +27,7 @@ from dropbox_emulator.handlers.shared import (
     Location,
     contended,
     load_job,
+    session_append_batch_error,
     session_append_error,
     session_finish_error,
     shown,
@@ -36,11 +37,16 @@ from dropbox_emulator.handlers.shared import (
 from dropbox_emulator.state import paths
 from dropbox_emulator.state.blobs import EMPTY_HASH, Body
 from dropbox_emulator.state.metadata import file_metadata, void
-from dropbox_emulator.state.sessions import NeedsAssembly, SessionFailure
+from dropbox_emulator.state.sessions import BatchAppend, NeedsAssembly, SessionFailure
 from dropbox_emulator.state.tree import FileCommit, WriteFailure
 
-MAX_BATCH_SESSIONS = 1000
+MAX_BATCH_SESSIONS = 1000  # start_batch's num_sessions: UInt64(min_value=1, max_value=1000)
+# Void tags of UploadSessionAppendBatchEntryError an injected `entry_failure` fault may give an
+# entry of append_batch (`incorrect_offset` carries a value, so only real offsets make it).
+APPEND_ENTRY_FAILURES = ("not_found", "closed", "too_large")
 _FINISH_BATCH_JOB = "finish_batch"
+# Void tags of UploadSessionFinishError that Dropbox answers for single entries of a batch.
+FINISH_ENTRY_FAILURES = ("too_many_write_operations", "too_many_shared_folder_targets")
 # Entries prepared, and placed, per SQLite commit in a batch: one commit per entry rewrote the
 # same index pages to the WAL each time; a chunk keeps the database lock (which every other
 # request needs) for only a few milliseconds.
@@ -177,6 +183,61 @@ def upload_session_append(call: Call, services: Services) -> None:
     _append(call, services, arg, False, None)
 
 
+@route("files/upload_session/append_batch")
+def upload_session_append_batch(
+    call: Call, services: Services
+) -> files.UploadSessionAppendBatchResult:
+    """Each entry's `length` bytes of the body, in the entries' order, go to its session.
+
+    Sources (the SDK's stone docstrings of `files_upload_session_append_batch` and its types;
+    dropbox-api.md §2.1, §3.1): at most 500 entries (`bv.List(..., max_items=500)`, refused by
+    strict decoding); "A single request should not upload more than 150 MiB"
+    (→ `payload_too_large`, answered by the HTTP layer from Content-Length before the body is
+    read, as for every upload route); "The total length of the content received ... does not
+    match the total of the provided lengths" → `length_mismatch`; "A single hash of all the
+    concatenated file contents uploaded in this call" → `content_hash_mismatch`. Nothing is
+    appended when the call fails as a whole. Otherwise every entry answers on its own,
+    "at the same position" (`UploadSessionAppendBatchResult.entries`): `not_found`,
+    `incorrect_offset` with `correct_offset`, `closed`, `too_large`, and for concurrent sessions
+    `concurrent_session_invalid_offset` / `concurrent_session_invalid_data_size` (offsets and
+    non-closing lengths multiples of 4 MiB), the same rules as `append_v2`; the other entries
+    are appended all the same. Appending session data takes no namespace lock (no commit), as
+    for append_v2. Rate limit: one request of the per-token budget, like any other call —
+    Dropbox does not publish whether a batch costs more. Which whole-call check comes first is
+    not documented either: lengths, then the hash."""
+    arg: files.UploadSessionAppendBatchArg = call.arg
+    body = call.body
+    size = body.size if body is not None else 0
+    if size > MAX_PAYLOAD:
+        raise RouteError(void(files.UploadSessionAppendBatchError, "payload_too_large"))
+    if sum(entry.length for entry in arg.entries) != size:
+        raise RouteError(void(files.UploadSessionAppendBatchError, "length_mismatch"))
+    problem = _check_body(call, arg.content_hash)
+    if problem is not None:
+        raise RouteError(void(files.UploadSessionAppendBatchError, problem))
+    injected: dict[int, str] = {}
+    for index in range(len(arg.entries)):
+        tag = services.entry_failure(call, APPEND_ENTRY_FAILURES)
+        if tag is not None:  # a fault: this entry's bytes are not appended
+            injected[index] = tag
+    appends = [
+        BatchAppend(e.cursor.session_id, e.cursor.offset, e.length, bool(e.close))
+        for e in arg.entries
+    ]
+    outcomes = services.store.sessions.append_batch(appends, body, skip=frozenset(injected))
+    outcome = files.UploadSessionAppendBatchResultEntry
+    results = []
+    for index, failure in enumerate(outcomes):
+        if index in injected:
+            error = void(files.UploadSessionAppendBatchEntryError, injected[index])
+            results.append(outcome.failure(error))
+        elif failure is None:
+            results.append(outcome.success)
+        else:
+            results.append(outcome.failure(session_append_batch_error(failure)))
+    return files.UploadSessionAppendBatchResult(entries=results)
+
+
 @dataclasses.dataclass
 class _Prepared:
     """A finish entry whose data is assembled, waiting for the commit."""
@@ -264,7 +325,7 @@ def _prepare_batch(
     for first in range(0, len(entries), _COMMIT_CHUNK):
         with services.store.transaction():
             for index in range(first, min(first + _COMMIT_CHUNK, len(entries))):
-                injected = services.entry_failure(call)
+                injected = services.entry_failure(call, FINISH_ENTRY_FAILURES)
                 if injected is not None:  # a fault: uncommitted, its session stays open
                     error = void(files.UploadSessionFinishError, injected)
                     results[index] = outcome.failure(error)

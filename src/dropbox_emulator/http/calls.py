@@ -86,8 +86,8 @@ class RouteServices:
     def revoke_token(self, access_token: str) -> None:
         self._runtime.tokens.revoke_access(access_token)
 
-    def entry_failure(self, call: Call) -> Optional[str]:
-        return self._runtime.faults.take_entry(call.url_name, call.route)
+    def entry_failure(self, call: Call, tags: tuple[str, ...]) -> Optional[str]:
+        return self._runtime.faults.take_entry(call.url_name, call.route, tags=tags)
 
     def entries_refused(self, count: int) -> None:
         self._runtime.stats.count("entry_contention", count)
@@ -505,19 +505,13 @@ class ApiCall:
             sys.stderr.write(f"dropbox-emulator: {info.key} did not return a DownloadResult\n")
             self.conn.respond(Response.text(500, "Internal emulator error"), count_out=True)
             return
-        header = self._encode(lambda: wire.header_json(wire.encode_result(info, result.metadata)))
-        if header is None:
-            return
-        # Dropbox's content endpoints support ETag caching (developers' HTTP docs: "ETag",
-        # "If-None-Match" → 304): the tag names the revision, so it changes with the content.
-        etag = f'W/"{result.metadata.rev}"'
-        if downloads.etag_matches(self.conn, etag):
-            self.conn.respond(Response(304, b"", "", {"ETag": etag}))
-            return
-        downloads.serve_blob(
-            self.conn,
-            result.blob,
-            result.size,
-            {"Dropbox-API-Result": header, "ETag": etag},
-            fault,
-        )
+        try:
+            header = self._encode(
+                lambda: wire.header_json(wire.encode_result(info, result.metadata))
+            )
+            if header is not None:
+                downloads.serve_result(self.conn, result, header, fault)
+        finally:
+            if result.temporary and isinstance(result.blob, Path):
+                with contextlib.suppress(OSError):
+                    result.blob.unlink()

@@ -12,8 +12,11 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Union
 
+from dropbox import files
+
 from dropbox_emulator.control.faults import Fault
 from dropbox_emulator.exchange import Response
+from dropbox_emulator.handlers.contract import DownloadResult
 from dropbox_emulator.http.bodies import UNSATISFIABLE, BodyReader, Drop, parse_range
 
 if TYPE_CHECKING:
@@ -32,6 +35,24 @@ def etag_matches(conn: Connection, etag: str) -> bool:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in wanted.split(",")}
     return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def serve_result(
+    conn: Connection, result: DownloadResult, header: str, fault: Optional[Fault]
+) -> None:
+    """A download route's answer: `header` (the encoded result) in `Dropbox-API-Result`, then
+    the blob."""
+    headers = {"Dropbox-API-Result": header}
+    if isinstance(result.metadata, files.FileMetadata):
+        # Dropbox's content endpoints support ETag caching (developers' HTTP docs: "ETag",
+        # "If-None-Match" → 304): the tag names the revision, so it changes with the content.
+        # A zip is made anew for each call: no revision to name, no ETag.
+        etag = f'W/"{result.metadata.rev}"'
+        if etag_matches(conn, etag):
+            conn.respond(Response(304, b"", "", {"ETag": etag}))
+            return
+        headers["ETag"] = etag
+    serve_blob(conn, result.blob, result.size, headers, fault)
 
 
 def serve_blob(

@@ -16,7 +16,11 @@ import http.client
 import re
 from typing import Optional, Protocol
 
-MAX_LINE = 65536  # http.client's _MAXLINE
+# One header line, at most. Not http.client's 64 KiB (_MAXLINE): the stone spec lets one
+# upload_session/append_batch carry 500 entries in its Dropbox-API-Arg header, ~70 KB with this
+# emulator's 59-character session ids and up to ~75 KB with 20-digit offsets and lengths.
+# Dropbox does not publish its own header limit; 128 KiB takes every argument the spec allows.
+MAX_LINE = 128 * 1024
 MAX_HEADERS = 100  # http.client's _MAXHEADERS
 _END = (b"\r\n", b"\n", b"")
 # email.feedparser's headerRE, less its "From " and continuation cases (those take the slow path).

@@ -15,11 +15,20 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 from dropbox_emulator.state import paths
-from dropbox_emulator.state.blobs import BLOCK_SIZE, Blobs, Body, ContentHasher, move
+from dropbox_emulator.state.blobs import (
+    BLOCK_SIZE,
+    INLINE_MAX,
+    Blobs,
+    Body,
+    ContentHasher,
+    content_hash,
+    move,
+)
 from dropbox_emulator.state.database import Database
 
 SESSION_TTL_S = 7 * 24 * 3600
@@ -47,6 +56,17 @@ class SessionFailure(Exception):
         super().__init__(tag)
         self.tag = tag
         self.correct_offset = correct_offset
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchAppend:
+    """One entry of `upload_session/append_batch`: its session's cursor, how many bytes of the
+    call's body are its own (the next `length` bytes, in the entries' order), and `close`."""
+
+    session_id: str
+    offset: int
+    length: int
+    close: bool
 
 
 class NeedsAssembly(Exception):
@@ -188,6 +208,69 @@ class Sessions:
                 "UPDATE sessions SET received = received + ?, closed = ? WHERE id = ?",
                 (size, int(close), session_id),
             )
+
+    def append_batch(
+        self,
+        entries: list[BatchAppend],
+        body: Optional[Body],
+        skip: frozenset[int] = frozenset(),
+    ) -> list[Optional[SessionFailure]]:
+        """Append each entry's slice of `body` to its session, in order, as `append` does
+        (same offset, close, size and concurrent-session rules); one entry's failure leaves
+        the others applied. Entries whose index is in `skip` are left out (their bytes
+        consumed, their session unchanged). The caller has checked that the lengths add up to
+        the body."""
+        outcomes: list[Optional[SessionFailure]] = []
+        for index, (entry, piece) in enumerate(zip(entries, self._slices(entries, body))):
+            try:
+                if index in skip:
+                    outcomes.append(None)
+                    continue
+                self.append(entry.session_id, entry.offset, entry.close, piece)
+                outcomes.append(None)
+            except SessionFailure as failure:
+                outcomes.append(failure)
+            finally:
+                if piece is not None and piece.path is not None and not piece.taken:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(piece.path)
+        return outcomes
+
+    def _slices(self, entries: list[BatchAppend], body: Optional[Body]) -> Iterator[Optional[Body]]:
+        """Each entry's bytes as a Body of its own, one at a time (memory: at most INLINE_MAX
+        for a small slice, _COPY_CHUNK for a large one, which is copied to a file while it is
+        hashed: a piece's file must hold exactly its bytes)."""
+        if body is None:
+            yield from (None for _ in entries)
+            return
+        if body.data is not None:
+            view = memoryview(body.data)
+            start = 0
+            for entry in entries:
+                yield _in_memory(bytes(view[start : start + entry.length]))
+                start += entry.length
+            return
+        assert body.path is not None
+        with open(body.path, "rb") as source:
+            for entry in entries:
+                if entry.length <= INLINE_MAX:
+                    yield _in_memory(source.read(entry.length))
+                    continue
+                yield self._copy_piece(source, entry.length)
+
+    def _copy_piece(self, source: BinaryIO, length: int) -> Body:
+        hasher = ContentHasher()
+        tmp = self._tmp / secrets.token_hex(12)
+        left = length
+        with open(tmp, "wb") as out:
+            while left:
+                chunk = source.read(min(_COPY_CHUNK, left))
+                if not chunk:
+                    break
+                hasher.update(chunk)
+                out.write(chunk)
+                left -= len(chunk)
+        return Body(path=tmp, size=length - left, content_hash=hasher.hexdigest())
 
     def finish_data(
         self,
@@ -341,3 +424,8 @@ class Sessions:
 
     def mark_finished(self, db: sqlite3.Connection, session_id: str) -> None:
         db.execute("UPDATE sessions SET finished = 1, closed = 1 WHERE id = ?", (session_id,))
+
+
+def _in_memory(data: bytes) -> Body:
+    """A small slice as the server keeps a small body: in memory, hashed."""
+    return Body(path=None, size=len(data), content_hash=content_hash(data), data=data)

@@ -5,7 +5,7 @@ Layout under `data_dir`:
                            and their pieces, list_folder cursors, async jobs, counters
   blobs/<h[:2]>/<h>        file contents, named by their Dropbox content hash (`blobs`)
   sessions/<sid>.<offset>  upload-session pieces (`sessions`)
-  tmp/                     assembly of multi-piece sessions
+  tmp/                     assembly of multi-piece sessions, zips being served
 
 `Store` only composes the parts, each with its own job (`tree`, `sessions`, `listing`, `jobs`,
 `blobs`), and does what spans several of them in one transaction.
@@ -54,6 +54,11 @@ class Store:
     @session_ttl_s.setter
     def session_ttl_s(self, value: float) -> None:
         self.sessions.ttl_s = value
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Scratch files in the data dir (same filesystem as the blobs): assemblies, zips."""
+        return self.data_dir / "tmp"
 
     def blob_path(self, content_hash: str) -> Path:
         return self.blobs.path(content_hash)

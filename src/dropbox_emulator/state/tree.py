@@ -437,6 +437,11 @@ class Tree:
             self._put(db, entry)
             return entry
 
+    def subtree(self, ns: str, path_lower: str) -> list[Entry]:
+        """Live entries at and below `path_lower`, parents first (a folder for download_zip)."""
+        with self._database.lock:
+            return self._subtree(self._database.connection, ns, path_lower)
+
     def _subtree(self, db: sqlite3.Connection, ns: str, path_lower: str) -> list[Entry]:
         """Live entries at and below `path_lower`, parents first."""
         rows = db.execute(

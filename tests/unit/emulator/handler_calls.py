@@ -47,7 +47,7 @@ class Harness:
     def revoke_token(self, access_token: str) -> None:
         pass
 
-    def entry_failure(self, call: Call) -> Optional[str]:
+    def entry_failure(self, call: Call, tags: tuple[str, ...]) -> Optional[str]:
         return None
 
     def entries_refused(self, count: int) -> None:
