@@ -50,6 +50,7 @@ from .content_hash import (
     hash_of_digests,
 )
 from .pacer import Action, Pacer, logger
+from .packs import Packs, PacksRefused
 from .sources import Source as _Source
 
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
@@ -142,6 +143,7 @@ class Uploads:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         commit_idle_timeout: float = 0.2,
         commit_max_wait: float = COMMIT_MAX_WAIT_S,
+        pack: bool = True,
     ):
         if chunk_size <= 0 or chunk_size % BLOCK_SIZE:
             raise ValueError("chunk_size must be a positive multiple of 4 MiB")
@@ -161,14 +163,27 @@ class Uploads:
                 # Entries refused together are one wait episode with the pacer's own waits.
                 report=pacer.report_commit_wait,
             )
+        # Small files go up in packs (packs.py); `batch_size 1` and `pack false` keep one
+        # session per file.
+        self.packs = Packs(client, pacer) if self.committer is not None and pack else None
         # Bounded memory: each large-file upload holds one chunk; at most this many at once.
         self._chunk_slots = threading.BoundedSemaphore(max(1, memory_budget // chunk_size))
         # Byte progress inside a request (the SDK's private session: without it, per request).
         upload_progress.instrument(sdk_internals.http_session(client))
 
     def close(self) -> None:
+        if self.packs is not None:
+            self.packs.close()
         if self.committer is not None:
             self.committer.close()
+
+    def expect(self, count: int) -> None:
+        """`count` more files are on their way (a pipeline's `coming`): the packer and the
+        committer keep filling their batches for them."""
+        if self.packs is not None:
+            self.packs.expect(count)
+        if self.committer is not None:
+            self.committer.expect(count)
 
     def upload_file(self, lpath: str, path: str, callback: Any = None) -> Any:
         """Upload the local file `lpath` to `path`; returns the FileMetadata once committed."""
@@ -210,6 +225,7 @@ class Uploads:
         on_sent: Optional[Callable[[], None]] = None,
         *,
         mode: str = "overwrite",
+        pack: bool = True,
     ) -> pipeline.Steps[Any]:
         """`upload_file` as steps (transfer/pipeline.py): it yields the Future of its commit once
         its bytes are sent, so the thread can upload the next file meanwhile; returns the
@@ -218,6 +234,8 @@ class Uploads:
         _check_mode(mode)
         callback = callback or upload_progress.no_callback()
         progress = _Progress(callback)
+        if pack and self.packs is not None and self.packs.takes(os.path.getsize(lpath)):
+            return self._packed_steps(lpath, path, progress, on_sent, mode)
 
         @contextlib.contextmanager
         def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
@@ -267,6 +285,52 @@ class Uploads:
                 continue
             return self._verified(metadata, local_hash, path)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _packed_steps(
+        self,
+        lpath: str,
+        path: str,
+        progress: _Progress,
+        on_sent: Optional[Callable[[], None]],
+        mode: str,
+    ) -> pipeline.Steps[Any]:
+        """A small file through a pack (packs.py): read and hashed once, its bytes wait for
+        their pack without a thread, then its commit entry goes to the committer."""
+        assert self.packs is not None and self.committer is not None
+        size = os.path.getsize(lpath)
+        progress.callback.set_size(size)
+        with self.packs.budget.hold(size):
+            with open(lpath, "rb") as fobj:
+                data = _Source(fobj, lpath).read_announced(size, 0, size)
+            local_hash = content_hash(data)
+            # Its commit entry comes once the pack is sent: the committer waits for it.
+            self.committer.expect(1)
+            try:
+                try:
+                    cursor = yield self.packs.submit(data)
+                except PacksRefused:
+                    cursor, _ = self._send_small(data, progress)
+                data = b""  # the bytes are on the server
+                progress.advance_to(size)
+                handed = self._hand_over(cursor, path, mode)
+            finally:
+                self.committer.expect(-1)
+        if on_sent is not None:
+            on_sent()
+        try:
+            assert handed is not None
+            metadata = yield handed
+        except SessionGone as exc:
+            try:
+                metadata = self._already_committed(path, local_hash, exc)
+            except SessionGone:
+                # Its session was lost: this file goes up again in its own session.
+                logger.debug("Dropbox: upload session for %s was lost, uploading again", path)
+                again = self.upload_file_steps(
+                    lpath, path, progress.callback, mode=mode, pack=False
+                )
+                return (yield from again)
+        return self._verified(metadata, local_hash, path)
 
     def _send(
         self,
