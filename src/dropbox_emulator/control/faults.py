@@ -20,6 +20,10 @@ what a retry after a lost answer meets on Dropbox: the append that already advan
 the commit that already created the file, the delete or move that already happened. For
 download routes nothing is sent either (no headers, no body). `drop_connection: true` (with
 `after_bytes`) still cuts before the route runs.
+
+`"unknown_route": true` answers 400 text `Unknown API function: "<route>"` without running the
+route, exactly as a route the emulator (or Dropbox, for an app or account) does not serve: what
+a client that falls back from `upload_session/append_batch` or `start_batch` meets.
 """
 
 from __future__ import annotations
@@ -43,7 +47,15 @@ ENTRY_FAILURES = (
 )
 AFTER_PROCESSING = "after_processing"
 # What shapes an answer, so nothing a lost answer can take.
-_ANSWER_FIELDS = ("status", "reason", "retry_after", "after_bytes", "corrupt_body", "entry_failure")
+_ANSWER_FIELDS = (
+    "status",
+    "reason",
+    "retry_after",
+    "after_bytes",
+    "corrupt_body",
+    "entry_failure",
+    "unknown_route",
+)
 
 
 class FaultSpecError(ValueError):
@@ -62,6 +74,9 @@ class Fault:
     after_bytes: Optional[int] = None  # with drop_connection true: read/send this much body first
     corrupt_body: bool = False  # download routes: flip one byte, keep the true metadata
     entry_failure: Optional[str] = None  # batch finishes: fail `times` entries, not the call
+    # Answer 400 `Unknown API function: "<route>"`, as Dropbox answers a route it does not
+    # serve (to this app or account): what a client falling back from a batch route meets.
+    unknown_route: bool = False
 
     @classmethod
     def parse(cls, spec: Any) -> Fault:
@@ -85,6 +100,18 @@ class Fault:
         if not isinstance(corrupt_body, bool):
             raise FaultSpecError("'corrupt_body' must be true or false")
         fault.corrupt_body = corrupt_body
+        unknown_route = spec.get("unknown_route", False)
+        if not isinstance(unknown_route, bool):
+            raise FaultSpecError("'unknown_route' must be true or false")
+        if unknown_route and any(
+            spec.get(name) not in (None, False)
+            for name in ("status", "reason", "retry_after", "after_bytes", "corrupt_body")
+        ):
+            raise FaultSpecError(
+                "'unknown_route' answers 400 \"Unknown API function\"; it takes no status, "
+                "reason, retry_after, after_bytes or corrupt_body"
+            )
+        fault.unknown_route = unknown_route
         drop = spec.get("drop_connection", False)
         if not isinstance(drop, bool) and drop != AFTER_PROCESSING:
             raise FaultSpecError(f"'drop_connection' must be true, false or \"{AFTER_PROCESSING}\"")
@@ -119,10 +146,10 @@ class Fault:
         if spec.get("entry_failure") is not None:
             if spec["entry_failure"] not in ENTRY_FAILURES:
                 raise FaultSpecError(f"'entry_failure' must be one of {list(ENTRY_FAILURES)}")
-            if self.drop_connection or self.corrupt_body or "status" in spec:
+            if self.drop_connection or self.corrupt_body or self.unknown_route or "status" in spec:
                 raise FaultSpecError(
                     "'entry_failure' fails entries of a batch; it takes no status, "
-                    "drop_connection or corrupt_body"
+                    "drop_connection, corrupt_body or unknown_route"
                 )
             self.entry_failure = spec["entry_failure"]
 
@@ -133,6 +160,8 @@ class Fault:
             raise FaultSpecError("'times' must be at least 1")
         if self.after_bytes is not None and not self.drop_connection:
             raise FaultSpecError("'after_bytes' needs 'drop_connection'")
+        if self.unknown_route and self.drop_connection is True:
+            raise FaultSpecError("'unknown_route' answers; it takes no 'drop_connection'")
 
     def matches(self, *names: str) -> bool:
         return any(fnmatch.fnmatchcase(name, self.route) for name in names)

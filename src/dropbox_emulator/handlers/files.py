@@ -203,26 +203,40 @@ def download(call: Call, services: Services) -> DownloadResult:
     )
 
 
+def _zip_folder(store: Store, call: Call, raw: str) -> tuple[Entry, list[Entry]]:
+    """The folder and everything below it, as the caller's path root shows them; a mount
+    point seen through the team root (`/Emulator User`) is the mounted namespace's content
+    under the mount's name. Raises LookupFailure."""
+    if not raw.startswith("rev:"):
+        location = locate(store, call, raw)
+        if location.mount is not None:
+            top = shown(call, location.mount)
+            below = store.tree.subtree(location.ns, "")
+            return top, [top, *(shown(call, entry) for entry in below)]
+    entry = read_entry(store, call, raw)
+    if entry.kind != "folder":  # "The input cannot be a single file" (the SDK's docstring)
+        raise LookupFailure("not_folder")
+    below = store.tree.subtree(entry.ns, entry.path_lower)
+    return shown(call, entry), [shown(call, item) for item in below]
+
+
 @route("files/download_zip")
 def download_zip(call: Call, services: Services) -> DownloadResult:
     """The folder as a zip, its own name the zip's top directory, `DownloadZipResult` (the
-    folder's metadata) in the `Dropbox-API-Result` header. "The input cannot be a single file"
-    (the SDK's docstring): a file is `path/not_folder`. Limits: `state.archive`."""
+    folder's metadata) in the `Dropbox-API-Result` header; a file is `path/not_folder`.
+    Limits: `state.archive`."""
     arg: files.DownloadZipArg = call.arg
     store = services.store
     try:
-        entry = read_entry(store, call, arg.path)
+        top, entries = _zip_folder(store, call, arg.path)
     except LookupFailure as failure:
         raise RouteError(files.DownloadZipError.path(lookup_error(failure.tag))) from None
-    if entry.kind != "folder":
-        raise RouteError(files.DownloadZipError.path(lookup_error("not_folder")))
-    entries = store.tree.subtree(entry.ns, entry.path_lower)
     problem = archive.zip_problem(entries, ZIP_LIMITS)
     if problem is not None:
         raise RouteError(void(files.DownloadZipError, problem))
-    zipped = archive.write_zip(entry, entries, store.blobs, store.tmp_dir)
+    zipped = archive.write_zip(top, entries, store.blobs, store.tmp_dir)
     return DownloadResult(
-        metadata=files.DownloadZipResult(metadata=folder_metadata(shown(call, entry))),
+        metadata=files.DownloadZipResult(metadata=folder_metadata(top)),
         blob=zipped,
         size=zipped.stat().st_size,
         temporary=True,

@@ -353,7 +353,10 @@ class ApiCall:
         stats.add_in(reader.consumed)
         if not reader.done:
             conn.close_connection = True
-        if fault.status == 429:
+        if fault.unknown_route:  # the answer _route gives a route it does not know
+            unknown = Response.text(400, f'Unknown API function: "{info.url_name}"')
+            conn.respond(unknown, count_out=True)
+        elif fault.status == 429:
             # Injected waits are exactly what the test asked for: never scaled, never plain.
             body = wire.rate_limit_body(fault.reason, fault.retry_after)
             conn.respond(

@@ -48,13 +48,14 @@ def zip_problem(entries: Sequence[Entry], limits: ZipLimits = DROPBOX_ZIP_LIMITS
 
 
 def write_zip(top: Entry, entries: Sequence[Entry], blobs: Blobs, tmp_dir: Path) -> Path:
-    """A zip file in `tmp_dir` (the caller deletes it once served) holding `entries` under the
+    """A zip file in `tmp_dir` (the caller deletes it once served) holding `entries` (`top`
+    and the rows below it, their paths as the caller sees them) under the
     folder's own name as the top directory (`<name>/`, `<name>/a.txt`, `<name>/sub/`, ...),
     folders as directory entries: the "top level folder" the docstring counts is an entry of
     the zip. Contents are stored, not deflated; how Dropbox compresses is not documented and a
     zip reader takes either. Streamed block by block: memory does not grow with the files."""
     dest = tmp_dir / f"zip-{secrets.token_hex(12)}"
-    prefix_length = len(top.path_lower)
+    prefix_length = len(top.path_display)
     try:
         with zipfile.ZipFile(dest, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
             for entry in entries:

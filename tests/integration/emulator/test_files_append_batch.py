@@ -11,12 +11,12 @@ from typing import Any, Optional
 
 import pytest
 from dropbox import files, stone_validators
-from dropbox.exceptions import ApiError, RateLimitError
+from dropbox.exceptions import ApiError, BadInputError, RateLimitError
 
 from tests.helpers.content_hash import content_hash
 from tests.helpers.emulator import EmulatorProcess
 from tests.helpers.emulator import sdk_client as make_client
-from tests.integration.emulator.test_lost_answers import assert_cut
+from tests.integration.emulator.test_lost_answers import assert_cut, control_raw
 from tests.integration.emulator.test_transport import MiB, _raw_request, post
 
 ROUTE = "files/upload_session/append_batch"
@@ -317,3 +317,27 @@ def test_start_batch_limits_and_a_full_pack(
     committed = finish_all(sdk_client, base, [(sid, len(sid)) for sid in ids])
     assert [e.is_success() for e in committed] == [True] * 1000
     assert committed[999].get_success().content_hash == content_hash(ids[999].encode())
+
+
+def test_unknown_route_fault_for_a_fallback(faults: EmulatorProcess, sdk_client: Any) -> None:
+    """`"unknown_route": true` answers what Dropbox answers for a route it does not serve: the
+    SDK raises BadInputError; nothing ran (the sessions are as they were)."""
+    faults.fault(route="files/upload_session/start_batch", unknown_route=True)
+    faults.fault(route=ROUTE, unknown_route=True, times=2)
+    with pytest.raises(BadInputError) as excinfo:
+        sdk_client.files_upload_session_start_batch(2)
+    assert excinfo.value.message == 'Unknown API function: "files/upload_session/start_batch"'
+    (sid,) = sdk_client.files_upload_session_start_batch(1).session_ids
+    for _ in range(2):
+        with pytest.raises(BadInputError) as excinfo:
+            append_batch(sdk_client, [(sid, 0, b"abc", True)])
+        assert excinfo.value.message == f'Unknown API function: "{ROUTE}"'
+    assert append_batch(sdk_client, [(sid, 0, b"abc", True)])[0].is_success()
+    for spec in (
+        {"route": ROUTE, "unknown_route": True, "status": 503},
+        {"route": ROUTE, "unknown_route": True, "drop_connection": "after_processing"},
+        {"route": ROUTE, "unknown_route": "yes"},
+    ):
+        resp = control_raw(faults, "POST", "faults", spec)
+        assert resp.status_code == 400, spec
+    assert faults.faults() == []

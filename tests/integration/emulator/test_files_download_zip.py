@@ -12,7 +12,7 @@ import zipfile
 from typing import Any
 
 import pytest
-from dropbox import files
+from dropbox import common, files
 from dropbox.exceptions import ApiError
 
 from tests.helpers.emulator import EmulatorProcess
@@ -109,3 +109,26 @@ def test_lost_answer(
     _, resp = sdk_client.files_download_zip(path)  # served again, in full
     with resp, zipfile.ZipFile(io.BytesIO(resp.content)) as archive:
         assert archive.testzip() is None
+
+
+def test_through_the_team_root(sdk_client: Any, folder: tuple[str, dict[str, bytes]]) -> None:
+    """Paths as the caller's path root shows them: a home folder through the team root, and a
+    mount point itself (the mounted namespace's content under the mount's name)."""
+    path, contents = folder
+    info = sdk_client.users_get_current_account().root_info
+    root = sdk_client.with_path_root(common.PathRoot.root(info.root_namespace_id))
+    name = path.rsplit("/", 1)[1]
+    result, resp = root.files_download_zip(f"{info.home_path}{path}")
+    with resp, zipfile.ZipFile(io.BytesIO(resp.content)) as archive:
+        assert archive.read(f"{name}/a.txt") == contents["a.txt"]
+    assert result.metadata.path_display == f"{info.home_path}{path}"
+    # The team folder (not the home mount: the session emulator's home holds every test's
+    # files) is a namespace of its own, mounted at /Team Folder of the team root.
+    mine = f"/Team Folder/{name}.txt"
+    root.files_upload(b"team data", mine)
+    result, resp = root.files_download_zip("/Team Folder")
+    with resp, zipfile.ZipFile(io.BytesIO(resp.content)) as archive:
+        assert archive.read(f"Team Folder/{name}.txt") == b"team data"
+        assert "Team Folder/" in archive.namelist()
+    assert result.metadata.name == "Team Folder"
+    root.files_delete_v2(mine)

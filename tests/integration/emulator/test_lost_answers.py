@@ -374,6 +374,7 @@ def test_list_of_specs_all_or_nothing(faults: EmulatorProcess) -> None:
             "after_bytes": None,
             "corrupt_body": False,
             "entry_failure": None,
+            "unknown_route": False,
         }
     ]
 
