@@ -88,3 +88,86 @@ def test_a_push_of_1200_small_files_is_a_handful_of_requests(
     assert routes.get(START, 0) <= 1, routes
     assert routes.get(APPEND, 0) == routes.get(FINISH, 0) == 0, routes
     repo.assert_remote_complete()
+
+
+def test_one_entry_refused_in_a_pack_goes_again_alone(
+    tmp_path: Path, emu: EmulatorProcess
+) -> None:
+    count = 100
+    repo = Repo(tmp_path, emu, count)
+    # Its session is "not found": that entry's bytes are not appended, the others' are.
+    emu.fault(route=APPEND_BATCH, entry_failure="not_found", times=1)
+    proc, routes = repo.push()
+    assert f"{count + 1} files pushed" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert emu.faults() == []
+    # One pack (never sent again as a whole); the refused file alone in a new session of its
+    # own (one request), and the .dir listing.
+    assert routes.get(START_BATCH, 0) == 1, routes
+    assert routes.get(APPEND_BATCH, 0) == 1, routes
+    assert routes.get(START, 0) == 2, routes
+    repo.assert_remote_complete()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param({"status": 503}, id="5xx"),
+        pytest.param({"drop_connection": True}, id="connection-dropped"),
+        pytest.param({"drop_connection": "after_processing"}, id="answer-lost"),
+    ],
+)
+def test_a_pack_failed_as_a_whole_is_sent_again_from_its_sessions(
+    tmp_path: Path, emu: EmulatorProcess, fault: dict[str, Any]
+) -> None:
+    count = 100
+    repo = Repo(tmp_path, emu, count)
+    emu.fault(route=APPEND_BATCH, times=1, **fault)
+    proc, routes = repo.push()
+    assert f"{count + 1} files pushed" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert emu.faults() == []
+    # The same sessions (no second start_batch), the same pack again; no file alone but the .dir.
+    assert routes.get(START_BATCH, 0) == 1, routes
+    assert routes.get(APPEND_BATCH, 0) == 2, routes
+    assert routes.get(START, 0) == 1, routes
+    repo.assert_remote_complete()
+
+
+@pytest.mark.parametrize("route", [START_BATCH, APPEND_BATCH])
+def test_an_account_refusing_the_batch_routes_falls_back_to_one_session_per_file(
+    tmp_path: Path, emu: EmulatorProcess, route: str
+) -> None:
+    count = 60
+    repo = Repo(tmp_path, emu, count)
+    # As Dropbox answers a route it does not serve this app or account, every time.
+    emu.fault(route=route, unknown_route=True, times=100)
+    proc, routes = repo.push("-v")
+    output = proc.stdout + proc.stderr
+    assert f"{count + 1} files pushed" in output, output
+    # Asked once, then never again this run: every file in its own session.
+    assert routes.get(route, 0) == 1, routes
+    assert routes.get(APPEND_BATCH, 0) <= 1, routes
+    assert routes.get(START, 0) == count + 1, routes
+    assert routes.get(FINISH_BATCH, 0) <= 3, routes
+    assert output.count(f"Dropbox refused {route.removeprefix('files/')}") == 1, output
+    assert "Traceback" not in output
+    repo.assert_remote_complete()
+
+
+@pytest.mark.parametrize(
+    "option", [pytest.param(("pack", "false"), id="pack-false"), ("batch_size", "1")]
+)
+def test_pack_false_and_batch_size_1_keep_one_session_per_file(
+    tmp_path: Path, emu: EmulatorProcess, option: tuple[str, str]
+) -> None:
+    count = 40
+    repo = Repo(tmp_path, emu, count)
+    repo.dvc("remote", "modify", "r", *option)
+    proc, routes = repo.push()
+    assert f"{count + 1} files pushed" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert routes.get(START_BATCH, 0) == routes.get(APPEND_BATCH, 0) == 0, routes
+    assert routes.get(START, 0) == count + 1, routes
+    if option[0] == "batch_size":
+        assert routes.get(FINISH, 0) == count + 1, routes
+    else:
+        assert routes.get(FINISH_BATCH, 0) >= 1, routes
+    repo.assert_remote_complete()
