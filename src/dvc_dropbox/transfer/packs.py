@@ -132,6 +132,7 @@ class Packs:
         )
         # Observability for tests and benchmarks.
         self.packs_sent = 0
+        self.entries_appended = 0
         self.entry_resends = 0
 
     def takes(self, size: Optional[int]) -> bool:
@@ -248,6 +249,7 @@ class Packs:
 
         cursor = files.UploadSessionCursor(session_id=entry.session_id, offset=len(entry.data))
         if item.is_success():
+            self.entries_appended += 1
             return cursor
         failure = item.get_failure()
         landed = failure.is_closed() or (
@@ -255,6 +257,7 @@ class Packs:
             and failure.get_incorrect_offset().correct_offset == len(entry.data)
         )
         if retried and landed:
+            self.entries_appended += 1
             return cursor  # an attempt whose answer was lost appended and closed it
         # This entry alone goes again, in a later pack, with a new session.
         entry.session_id = None
