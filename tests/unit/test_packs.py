@@ -11,8 +11,8 @@ from dropbox import exceptions, files
 
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer.batcher import BatchCommitter
-from dvc_dropbox.transfer.packs import Packs, PacksRefused, _ByteBudget
 from dvc_dropbox.transfer.pacer import Pacer
+from dvc_dropbox.transfer.packs import Packs, PacksRefused, _ByteBudget
 
 
 class RefusingClient:

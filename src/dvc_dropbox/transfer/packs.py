@@ -33,16 +33,22 @@ Memory: the bytes of files waiting in the packer (and the one pack in flight) ar
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..errors import DropboxRemoteError
 from ..options import MiB
 from .batcher import BatchCommitter, RetryEntry
 from .content_hash import content_hash
 from .pacer import Pacer, logger
+from .pipeline import Steps
+from .sources import Source
+
+if TYPE_CHECKING:
+    from .uploads import Uploads
 
 # Files up to one content_hash block: each is one block digest, so its hash is one pass, and a
 # pack of them is far below the 150 MiB body limit. Larger files keep their own sessions.
@@ -278,3 +284,52 @@ class Packs:
         self._pool.clear()
         return _Refused(f"Dropbox refused upload_session/{route}")
 
+
+# -- one small file's steps (Uploads.upload_file_steps) -------------------------------------
+
+
+def packed_upload_steps(
+    up: Uploads,
+    lpath: str,
+    path: str,
+    progress: Any,
+    on_sent: Optional[Callable[[], None]],
+    mode: str,
+) -> Steps[Any]:
+    """A small file through a pack (packs.py): read and hashed once, its bytes wait for
+    their pack without a thread, then its commit entry goes to the committer."""
+    from .uploads import SessionGone  # uploads.py imports this module
+
+    assert up.packs is not None and up.committer is not None
+    size = os.path.getsize(lpath)
+    progress.callback.set_size(size)
+    with up.packs.budget.hold(size):
+        with open(lpath, "rb") as fobj:
+            data = Source(fobj, lpath).read_announced(size, 0, size)
+        local_hash = content_hash(data)
+        # Its commit entry comes once the pack is sent: the committer waits for it.
+        up.committer.expect(1)
+        try:
+            try:
+                cursor = yield up.packs.submit(data)
+            except PacksRefused:
+                cursor, _ = up._send_small(data, progress)
+            data = b""  # the bytes are on the server
+            progress.advance_to(size)
+            handed = up._hand_over(cursor, path, mode)
+        finally:
+            up.committer.expect(-1)
+    if on_sent is not None:
+        on_sent()
+    try:
+        assert handed is not None
+        metadata = yield handed
+    except SessionGone as exc:
+        try:
+            metadata = up._already_committed(path, local_hash, exc)
+        except SessionGone:
+            # Its session was lost: this file goes up again in its own session.
+            logger.debug("Dropbox: upload session for %s was lost, uploading again", path)
+            again = up.upload_file_steps(lpath, path, progress.callback, mode=mode, pack=False)
+            return (yield from again)
+    return up._verified(metadata, local_hash, path)

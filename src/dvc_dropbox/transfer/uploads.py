@@ -2,10 +2,12 @@
 
 Uploads always use upload sessions:
 
-- a file of at most `chunk_size` bytes is ONE `upload_session/start` request that carries all its
-  bytes and closes the session; its finish entry then goes to the batch committer
-  (`upload_session/finish_batch_v2`, see batcher.py). `upload_session/start_batch` would not save a
-  request (each file still needs its own data request), so it is not used;
+- a local file of at most 4 MiB goes up in a pack with other small files (packs.py:
+  `upload_session/start_batch` + one `upload_session/append_batch` for up to 500 files); its
+  finish entry then goes to the batch committer (`upload_session/finish_batch_v2`, batcher.py);
+- otherwise (`pack false`, `batch_size 1`, a file object) a file of at most `chunk_size` bytes
+  is ONE `upload_session/start` request that carries all its bytes and closes the session, then
+  its finish entry goes to the committer;
 - a larger file is a sequential session: start with the first chunk, `append_v2` the next chunks
   (one chunk in memory, read chunk by chunk), close on the last one, then commit through the same
   committer, so big and small files never contend for the namespace write lock. A lost response
@@ -50,7 +52,7 @@ from .content_hash import (
     hash_of_digests,
 )
 from .pacer import Action, Pacer, logger
-from .packs import Packs, PacksRefused
+from .packs import Packs, packed_upload_steps
 from .sources import Source as _Source
 
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
@@ -235,7 +237,7 @@ class Uploads:
         callback = callback or upload_progress.no_callback()
         progress = _Progress(callback)
         if pack and self.packs is not None and self.packs.takes(os.path.getsize(lpath)):
-            return self._packed_steps(lpath, path, progress, on_sent, mode)
+            return packed_upload_steps(self, lpath, path, progress, on_sent, mode)
 
         @contextlib.contextmanager
         def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
@@ -285,52 +287,6 @@ class Uploads:
                 continue
             return self._verified(metadata, local_hash, path)
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _packed_steps(
-        self,
-        lpath: str,
-        path: str,
-        progress: _Progress,
-        on_sent: Optional[Callable[[], None]],
-        mode: str,
-    ) -> pipeline.Steps[Any]:
-        """A small file through a pack (packs.py): read and hashed once, its bytes wait for
-        their pack without a thread, then its commit entry goes to the committer."""
-        assert self.packs is not None and self.committer is not None
-        size = os.path.getsize(lpath)
-        progress.callback.set_size(size)
-        with self.packs.budget.hold(size):
-            with open(lpath, "rb") as fobj:
-                data = _Source(fobj, lpath).read_announced(size, 0, size)
-            local_hash = content_hash(data)
-            # Its commit entry comes once the pack is sent: the committer waits for it.
-            self.committer.expect(1)
-            try:
-                try:
-                    cursor = yield self.packs.submit(data)
-                except PacksRefused:
-                    cursor, _ = self._send_small(data, progress)
-                data = b""  # the bytes are on the server
-                progress.advance_to(size)
-                handed = self._hand_over(cursor, path, mode)
-            finally:
-                self.committer.expect(-1)
-        if on_sent is not None:
-            on_sent()
-        try:
-            assert handed is not None
-            metadata = yield handed
-        except SessionGone as exc:
-            try:
-                metadata = self._already_committed(path, local_hash, exc)
-            except SessionGone:
-                # Its session was lost: this file goes up again in its own session.
-                logger.debug("Dropbox: upload session for %s was lost, uploading again", path)
-                again = self.upload_file_steps(
-                    lpath, path, progress.callback, mode=mode, pack=False
-                )
-                return (yield from again)
-        return self._verified(metadata, local_hash, path)
 
     def _send(
         self,

@@ -51,7 +51,6 @@ class Repo:
             (data / f"f{i:05}").write_bytes(content)
             self.contents[md5_object(content)] = content
         self.dvc("add", "-q", "data")
-        (self.path / "data.dvc").read_text()
         self.folder = f"packs-{uuid.uuid4().hex[:8]}"
         self.dvc("remote", "add", "-d", "r", f"dropbox://{self.folder}")
 
@@ -90,9 +89,7 @@ def test_a_push_of_1200_small_files_is_a_handful_of_requests(
     repo.assert_remote_complete()
 
 
-def test_one_entry_refused_in_a_pack_goes_again_alone(
-    tmp_path: Path, emu: EmulatorProcess
-) -> None:
+def test_one_entry_refused_in_a_pack_goes_again_alone(tmp_path: Path, emu: EmulatorProcess) -> None:
     count = 100
     repo = Repo(tmp_path, emu, count)
     # Its session is "not found": that entry's bytes are not appended, the others' are.
