@@ -90,3 +90,16 @@ def test_the_byte_budget_holds_a_file_back_until_others_are_sent() -> None:
     assert budget.most_held == 8
     with budget.hold(50):  # bigger than the whole budget: goes alone
         assert budget.held == 50
+
+
+def test_the_pack_option_is_parsed_like_every_other_option() -> None:
+    import pytest
+
+    from dvc_dropbox.fs import DropboxFS
+
+    assert DropboxFS().settings.pack is True
+    assert DropboxFS(pack="false").settings.pack is False
+    assert DropboxFS(pack=False).settings.pack is False
+    assert DropboxFS(pack="yes").settings.pack is True
+    with pytest.raises(ValueError, match="pack must be true or false"):
+        DropboxFS(pack="sometimes")

@@ -1,8 +1,11 @@
 """Packed small-file uploads (issue 17 item 1, design.md decision 15).
 
 At Dropbox's limits a request is the cost, not a byte. A file of at most `PACK_FILE_LIMIT` bytes
-is read once into memory, hashed once (its own `content_hash`, checked against the commit's
-metadata), and handed to the one *packer* of its client, which sends many such files together:
+is read once into memory, hashed once for its own `content_hash` (checked against the commit's
+metadata; never again on a retry), and handed to the one *packer* of its client, which sends many
+such files together. The pack's body is hashed once more for the request's `content_hash`: its
+4 MiB blocks do not line up with the files, so it cannot be built from their hashes.
+
 
 - `upload_session/start_batch` opens the sessions, up to 1,000 per call, for every file waiting
   in the packer at once (a pool: a push of 1,200 files opens them in 2 calls, not one per pack);
