@@ -87,19 +87,25 @@ class _ByteBudget:
         self.most_held = 0
         self._cond = threading.Condition()
 
-    @contextlib.contextmanager
-    def hold(self, size: int) -> Iterator[None]:
+    def acquire(self, size: int) -> None:
         with self._cond:
             while self.held and self.held + size > self.limit:
                 self._cond.wait(timeout=1.0)
             self.held += size
             self.most_held = max(self.most_held, self.held)
+
+    def release(self, size: int) -> None:
+        with self._cond:
+            self.held -= size
+            self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def hold(self, size: int) -> Iterator[None]:
+        self.acquire(size)
         try:
             yield
         finally:
-            with self._cond:
-                self.held -= size
-                self._cond.notify_all()
+            self.release(size)
 
 
 class _Refused(Exception):
@@ -152,8 +158,15 @@ class Packs:
         self.sender.expect(count)
 
     def submit(self, data: bytes) -> Future[Any]:
-        """Hand over one file's bytes; the Future gives its closed session's cursor."""
-        return self.sender.submit(PackEntry(data))
+        """Hand over one file's bytes, taken from the budget by `budget.acquire(len(data))`;
+        the Future gives its closed session's cursor. The packer drops the bytes and gives
+        their budget back as soon as the entry is answered, in its own thread: a file waiting
+        for a pack holds no worker, and the workers blocked in `acquire` need none of them
+        to resume (otherwise 64 workers waiting for room could wait for each other)."""
+        size = len(data)
+        future = self.sender.submit(PackEntry(data))
+        future.add_done_callback(lambda _: self.budget.release(size))
+        return future
 
     def close(self) -> None:
         self.sender.close()
@@ -246,10 +259,14 @@ class Packs:
             raise DropboxRemoteError(
                 f"append_batch answered {len(result.entries)} entries for {len(entries)}"
             )
-        return [
+        outcomes = [
             self._outcome(entry, item, retried=attempts > 1)
             for entry, item in zip(entries, result.entries)
         ]
+        for entry, outcome in zip(entries, outcomes):
+            if not isinstance(outcome, RetryEntry):
+                entry.data = b""  # on the server: the batcher keeps the entry a little longer
+        return outcomes
 
     def _outcome(self, entry: PackEntry, item: Any, *, retried: bool) -> Any:
         from dropbox import files
@@ -306,26 +323,38 @@ def packed_upload_steps(
     assert up.packs is not None and up.committer is not None
     size = os.path.getsize(lpath)
     progress.callback.set_size(size)
-    with up.packs.budget.hold(size):
+    packs = up.packs
+    packs.budget.acquire(size)  # given back by the packer once the bytes are sent
+    try:
         with open(lpath, "rb") as fobj:
             data = Source(fobj, lpath).read_announced(size, 0, size)
         local_hash = content_hash(data)
-        # Its commit entry comes once the pack is sent: the committer waits for it.
-        up.committer.expect(1)
+        sent = packs.submit(data)
+    except BaseException:
+        packs.budget.release(size)
+        raise
+    del data  # only the packer holds the bytes while the file waits
+    # Its commit entry comes once the pack is sent: the committer waits for it.
+    up.committer.expect(1)
+    handed = None
+    try:
         try:
-            try:
-                cursor = yield up.packs.submit(data)
-            except PacksRefused:
-                cursor, _ = up._send_small(data, progress)
-            data = b""  # the bytes are on the server
+            cursor = yield sent
+        except PacksRefused:
+            pass  # below, once the committer no longer waits for this file's entry
+        else:
             progress.advance_to(size)
             handed = up._hand_over(cursor, path, mode)
-        finally:
-            up.committer.expect(-1)
+    finally:
+        up.committer.expect(-1)
+    if handed is None:
+        # The account refuses packs: this file (read again) in its own session.
+        callback = progress.callback
+        again = up.upload_file_steps(lpath, path, callback, on_sent, mode=mode, pack=False)
+        return (yield from again)
     if on_sent is not None:
         on_sent()
     try:
-        assert handed is not None
         metadata = yield handed
     except SessionGone as exc:
         try:
