@@ -47,6 +47,8 @@ def remote_options(config_schema: ModuleType) -> dict[Any, Any]:
         "retry_wait_limit": All(Coerce(float), Range(min=1)),
         "connect_timeout": All(Coerce(float), Range(min=1)),
         "path_root": as_validator(path_root_value),
+        # Small files in packs (upload_session/append_batch); false: one session per file.
+        "pack": getattr(config_schema, "Bool", Boolean()),
         # DVC's own option (re-hash every download); DVC declares it per remote type, not in
         # REMOTE_COMMON. Objects are checked against their names here anyway (README "Integrity").
         Default("verify", default=False): getattr(config_schema, "Bool", Boolean()),

@@ -29,6 +29,7 @@ FS_OPTIONS = (
     "connect_timeout",
     "path_root",
     "version_aware",
+    "pack",
     "url",  # only names the remote in credential messages
 )
 

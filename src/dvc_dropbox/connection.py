@@ -36,6 +36,7 @@ class Settings:
     retry_wait_limit: float = DEFAULT_RETRY_WAIT_LIMIT
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     path_root: Optional[str] = None
+    pack: bool = True
 
 
 class Connection:
@@ -68,6 +69,7 @@ class Connection:
             chunk_size=settings.chunk_size,
             batch_size=settings.batch_size,
             jobs=settings.jobs,
+            pack=settings.pack,
         )
         self.checked = False
 

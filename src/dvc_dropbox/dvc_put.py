@@ -102,7 +102,7 @@ def push_many(
         finish,
         workers=max(1, jobs),
         max_in_flight=max(limit, jobs),
-        coming=committer.expect if committer is not None else None,
+        coming=transfers.expect if committer is not None else None,
         status=_WaitingStatus(callback) if committer is not None else None,
     )
     pipeline.run(zip(from_paths, to_paths))

@@ -60,6 +60,7 @@ class DropboxFSBase(AbstractFileSystem):
         connect_timeout: Union[float, str, None] = None,
         path_root: Optional[str] = None,
         version_aware: Union[bool, str] = False,
+        pack: Union[bool, str, None] = None,
         url: Optional[str] = None,
         **kwargs: Any,
     ):
@@ -83,6 +84,7 @@ class DropboxFSBase(AbstractFileSystem):
                 "connect_timeout", connect_timeout, DEFAULT_CONNECT_TIMEOUT
             ),
             path_root=text_option("path_root", path_root),
+            pack=pack is None or bool_option("pack", pack),
         )
         self.version_aware = bool_option("version_aware", version_aware)
         self._conn: Optional[Connection] = None

@@ -107,6 +107,7 @@ STORAGE_OPTIONS = (
     "connect_timeout",
     "path_root",
     "version_aware",
+    "pack",
 )
 # fsspec's own options, which every filesystem accepts; nothing here is cached or asynchronous,
 # so they change nothing, but refusing them would break generic callers.

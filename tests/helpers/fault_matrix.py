@@ -559,7 +559,13 @@ def burst(route: str, times: int, status: int = 503, command: str = "push") -> F
     )
 
 
-def burst_midway(route: str, times: int, command: str = "push", serial: int = 1) -> Fault:
+def burst_midway(
+    route: str,
+    times: int,
+    command: str = "push",
+    serial: int = 1,
+    options: tuple[tuple[str, str], ...] = (),
+) -> Fault:
     """Tens of errors on a route the command calls many times at once, armed once the `serial`
     calls that go alone (DVC's first object; for a pull, the `.dir` listing) are
     answered, so the burst meets the parallel phase (8 jobs, 100 ms latency: it lasts)."""
@@ -573,7 +579,7 @@ def burst_midway(route: str, times: int, command: str = "push", serial: int = 1)
         name,
         command=command,
         emulator_args=("--latency-ms", "100"),
-        options=(("jobs", "8"),),
+        options=(("jobs", "8"), *options),
         during=arm_midway,
         disarm=reset_config(latency_ms=0),
         expect=(SERVER_ERROR,),
@@ -643,7 +649,11 @@ FAULTS: tuple[Fault, ...] = (
     burst("files/get_metadata", SERIAL_BURST),
     burst("files/list_folder", SERIAL_BURST),
     burst("files/upload_session/start", SERIAL_BURST),
-    burst_midway("files/upload_session/start", PARALLEL_BURST),
+    # Small files go up in packs by default (3 requests for these files): the parallel
+    # per-file phase is `pack false`'s (and the large files').
+    burst_midway("files/upload_session/start", PARALLEL_BURST, options=(("pack", "false"),)),
+    burst("files/upload_session/start_batch", SERIAL_BURST),
+    burst("files/upload_session/append_batch", SERIAL_BURST),
     burst("files/upload_session/append_v2", SERIAL_BURST, status=500),
     burst("files/upload_session/finish_batch_v2", SERIAL_BURST),
     burst("files/download", SERIAL_BURST, command="pull"),
@@ -675,6 +685,7 @@ FAULTS: tuple[Fault, ...] = (
     ),
     lost("files/upload_session/start", times=3),
     lost("files/upload_session/append_v2"),
+    lost("files/upload_session/append_batch"),
     lost("files/upload_session/finish_batch_v2"),
     lost("files/download", times=3, command="pull"),
     lost("oauth2/token"),
@@ -694,6 +705,8 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "token-revoked-mid-push",
         emulator_args=("--latency-ms", "40"),
+        # Cut after a few of the per-file uploads: packs would send them all in one request.
+        options=(("pack", "false"),),
         during=revoke_midway,
         disarm=revive_token,
         expect_exit=1,

@@ -117,6 +117,8 @@ class BatchCommitter(Generic[E, R]):
         max_retry_delay: float = 30.0,
         max_entry_wait: float = 1800.0,
         report: Optional[Callable[[str, float], None]] = None,
+        weight: Optional[Callable[[E], int]] = None,
+        max_weight: Optional[int] = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         if not 1 <= batch_size <= 1000:
@@ -133,6 +135,10 @@ class BatchCommitter(Generic[E, R]):
         self.max_retry_delay = max_retry_delay
         self.max_entry_wait = max_entry_wait
         self._report = report or _log_wait
+        # A batch is also full at `max_weight` (packs: the bytes of one request body); an entry
+        # heavier than that still goes, alone.
+        self._weight = weight
+        self.max_weight = max_weight
         self._clock = clock
         self._cond = threading.Condition()
         self._queue: list[_Pending[E]] = []  # waiting to be sent, in arrival order
@@ -279,18 +285,32 @@ class BatchCommitter(Generic[E, R]):
         # Time spent behind an in-flight batch counts neither as idle nor as waiting.
         oldest = max(min(p.queued_at for p in ready), self._last_done)
         newest = max(self._last_arrival, self._last_done)
+        batch = self._take(ready)
         if (
             len(ready) >= self.batch_size
+            or len(batch) < len(ready)
             or everyone_waiting
             or now - newest >= self._idle_timeout()
             or now - oldest >= self.max_wait
             or self._closed
         ):
-            batch = ready[: self.batch_size]
             chosen = set(map(id, batch))
             self._queue = [p for p in self._queue if id(p) not in chosen]
             return batch
         return None
+
+    def _take(self, ready: list[_Pending[E]]) -> list[_Pending[E]]:
+        """The first ready entries that fit one batch: `batch_size` of them, within `max_weight`
+        (at least one)."""
+        batch = ready[: self.batch_size]
+        if self._weight is None or self.max_weight is None:
+            return batch
+        total = 0
+        for count, pending in enumerate(batch):
+            total += self._weight(pending.entry)
+            if count and total > self.max_weight:
+                return batch[:count]
+        return batch
 
     def _wait_time(self) -> float:
         now = self._clock()

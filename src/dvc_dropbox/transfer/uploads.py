@@ -2,10 +2,12 @@
 
 Uploads always use upload sessions:
 
-- a file of at most `chunk_size` bytes is ONE `upload_session/start` request that carries all its
-  bytes and closes the session; its finish entry then goes to the batch committer
-  (`upload_session/finish_batch_v2`, see batcher.py). `upload_session/start_batch` would not save a
-  request (each file still needs its own data request), so it is not used;
+- a local file of at most 4 MiB goes up in a pack with other small files (packs.py:
+  `upload_session/start_batch` + one `upload_session/append_batch` for up to 500 files); its
+  finish entry then goes to the batch committer (`upload_session/finish_batch_v2`, batcher.py);
+- otherwise (`pack false`, `batch_size 1`, a file object) a file of at most `chunk_size` bytes
+  is ONE `upload_session/start` request that carries all its bytes and closes the session, then
+  its finish entry goes to the committer;
 - a larger file is a sequential session: start with the first chunk, `append_v2` the next chunks
   (one chunk in memory, read chunk by chunk), close on the last one, then commit through the same
   committer, so big and small files never contend for the namespace write lock. A lost response
@@ -50,6 +52,7 @@ from .content_hash import (
     hash_of_digests,
 )
 from .pacer import Action, Pacer, logger
+from .packs import Packs, packed_upload_steps
 from .sources import Source as _Source
 
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
@@ -149,6 +152,7 @@ class Uploads:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         commit_idle_timeout: float = 0.2,
         commit_max_wait: float = COMMIT_MAX_WAIT_S,
+        pack: bool = True,
     ):
         if chunk_size <= 0 or chunk_size % BLOCK_SIZE:
             raise ValueError("chunk_size must be a positive multiple of 4 MiB")
@@ -170,14 +174,29 @@ class Uploads:
             )
             # A cancelled transfer's entries stop waiting for their commit (transfer/cancel.py).
             pacer.cancels.listen(self.committer.fail_queued)
+        # Small files go up in packs (packs.py); `batch_size 1` and `pack false` keep one
+        # session per file.
+        self.packs = Packs(client, pacer) if self.committer is not None and pack else None
+        if self.packs is not None:
+            pacer.cancels.listen(self.packs.sender.fail_queued)  # as the committer's, above
         # Bounded memory: each large-file upload holds one chunk; at most this many at once.
         self._chunk_slots = threading.BoundedSemaphore(max(1, memory_budget // chunk_size))
         # Byte progress inside a request (the SDK's private session: without it, per request).
         upload_progress.instrument(sdk_internals.http_session(client))
 
     def close(self) -> None:
+        if self.packs is not None:
+            self.packs.close()
         if self.committer is not None:
             self.committer.close()
+
+    def expect(self, count: int) -> None:
+        """`count` more files are on their way (a pipeline's `coming`): the packer and the
+        committer keep filling their batches for them."""
+        if self.packs is not None:
+            self.packs.expect(count)
+        if self.committer is not None:
+            self.committer.expect(count)
 
     def upload_file(self, lpath: str, path: str, callback: Any = None) -> Any:
         """Upload the local file `lpath` to `path`; returns the FileMetadata once committed."""
@@ -219,6 +238,7 @@ class Uploads:
         on_sent: Optional[Callable[[], None]] = None,
         *,
         mode: str = "overwrite",
+        pack: bool = True,
     ) -> pipeline.Steps[Any]:
         """`upload_file` as steps (transfer/pipeline.py): it yields the Future of its commit once
         its bytes are sent, so the thread can upload the next file meanwhile; returns the
@@ -227,6 +247,8 @@ class Uploads:
         _check_mode(mode)
         callback = callback or upload_progress.no_callback()
         progress = _Progress(callback, self.pacer.cancels.current.check)
+        if pack and self.packs is not None and self.packs.takes(os.path.getsize(lpath)):
+            return packed_upload_steps(self, lpath, path, progress, on_sent, mode)
 
         @contextlib.contextmanager
         def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:

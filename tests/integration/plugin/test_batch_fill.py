@@ -66,6 +66,8 @@ def test_one_batch_holds_many_more_files_than_jobs_and_requests_stay_within_jobs
     count = 300
     repo, ctx, folder = repo_with_files(tmp_path, emu, count)
     env = ctx["env"]
+    # The per-file path's batches (large files, `pack false`); packs: test_packs.py.
+    dvc(repo, env, "remote", "modify", "r", "pack", "false")
     before = emu.stats()
     emu.control("DELETE", "concurrency")  # a new high-water mark for the push alone
     proc = dvc(repo, env, "push", "-j", str(JOBS))

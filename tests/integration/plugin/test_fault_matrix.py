@@ -120,6 +120,8 @@ def test_429_storm_sends_nothing_before_the_wait_it_was_told(
         fault,
         name="429-storm-early",
         emulator_args=(*fault.emulator_args, "--enforce-retry-after"),
+        # One request per file, so the storm lasts (packs send these files in a few requests).
+        options=(*fault.options, ("pack", "false")),
     )
     matrix = Matrix(fault, project, tmp_path, BIN)
     with matrix.started():

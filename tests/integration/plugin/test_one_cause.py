@@ -161,6 +161,8 @@ def test_token_revoked_mid_push_is_one_message(
     token = emu.token()  # its own pair: revoking it must not hurt other tests
     env = emu.isolated_env(tmp_path / "home", token)
     repo, folder = project(tmp_path, env)
+    # One session per file (packs would send the 50 files in 3 requests): many requests to cut.
+    dvc(repo, env, "remote", "modify", "r", "pack", "false")
     emu.config(latency_ms=50)  # the push lasts long enough to be cut in the middle
 
     argv = [DVC, "push", "-j", "2", *(["-v"] if verbose else [])]

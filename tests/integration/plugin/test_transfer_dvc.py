@@ -39,7 +39,8 @@ def test_push_commits_in_batches_and_shows_waits(
         "POST",
         "faults",
         {
-            "route": "files/upload_session/start",
+            # The small files go up in packs: their sessions come from start_batch.
+            "route": "files/upload_session/start_batch",
             "status": 429,
             "reason": "too_many_requests",
             "retry_after": 2,
@@ -53,10 +54,13 @@ def test_push_commits_in_batches_and_shows_waits(
     assert "41 files pushed" in output
     # The wait is shown to the user, once.
     assert output.count("Dropbox asked to slow down (too_many_requests)") == 1
-    assert (
-        count(after, "files/upload_session/start") - count(before, "files/upload_session/start")
-        == 41 + 1
-    )  # one refused by the fault, retried
+    starts = "files/upload_session/start_batch"
+    assert count(after, starts) - count(before, starts) == 1 + 1  # refused by the fault, retried
+    appends = "files/upload_session/append_batch"
+    assert count(after, appends) - count(before, appends) == 1  # the 40 files in one pack
+    # The .dir listing alone, after them: one request.
+    start = "files/upload_session/start"
+    assert count(after, start) - count(before, start) == 1
     batches = count(after, "files/upload_session/finish_batch_v2") - count(
         before, "files/upload_session/finish_batch_v2"
     )
