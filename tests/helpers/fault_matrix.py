@@ -464,13 +464,17 @@ def use_the_access_token_as_given(matrix: Matrix) -> None:
 
 def expire_midway(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
     """The access token in use expires in the middle of the push (401 expired_access_token)."""
-    if wait_for(matrix, proc, uploads_started(matrix, 3)):
+    if wait_for(matrix, proc, bytes_in(matrix, 4 * MiB)):
         matrix.emu.expire_token(matrix.token["access_token"])
 
 
 def freeze_midway(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
-    """SIGSTOP the emulator: its sockets still accept (the kernel's backlog), nothing answers."""
-    if not wait_for(matrix, proc, uploads_started(matrix, 3)):
+    """SIGSTOP the emulator: its sockets still accept (the kernel's backlog), nothing answers.
+
+    Armed by bytes, as kill -9 is: small files go up in packs (a few requests for all of them), so
+    a count of upload sessions started can be reached only once the push is nearly done.
+    """
+    if not wait_for(matrix, proc, bytes_in(matrix, 4 * MiB)):
         return
     os.kill(matrix.emu.pid, signal.SIGSTOP)
     try:
@@ -482,7 +486,7 @@ def freeze_midway(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
 
 
 def restart_midway(matrix: Matrix, proc: subprocess.Popen[str]) -> None:
-    if wait_for(matrix, proc, uploads_started(matrix, 3)):
+    if wait_for(matrix, proc, bytes_in(matrix, 4 * MiB)):  # by bytes: see freeze_midway
         matrix.restart_emulator()
 
 

@@ -12,7 +12,7 @@ from dropbox import exceptions, files
 from dvc_dropbox.sdk_errors import classify
 from dvc_dropbox.transfer.batcher import BatchCommitter
 from dvc_dropbox.transfer.pacer import Pacer
-from dvc_dropbox.transfer.packs import Packs, PacksRefused, _ByteBudget
+from dvc_dropbox.transfer.packs import PackEntry, Packs, PacksRefused, _ByteBudget
 
 
 class RefusingClient:
@@ -103,3 +103,30 @@ def test_the_pack_option_is_parsed_like_every_other_option() -> None:
     assert DropboxFS(pack="yes").settings.pack is True
     with pytest.raises(ValueError, match="pack must be true or false"):
         DropboxFS(pack="sometimes")
+
+
+class SessionsClient:
+    """start_batch answers as many sessions as asked for, and records how many that was."""
+
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def files_upload_session_start_batch(self, num_sessions: int) -> Any:
+        self.asked.append(num_sessions)
+        ids = [f"s{len(self.asked)}-{i}" for i in range(num_sessions)]
+        return files.UploadSessionStartBatchResult(session_ids=ids)
+
+
+def test_each_start_batch_asks_for_at_least_twice_the_last() -> None:
+    # Three packs of 500 whose files were not yet waiting when each went (DVC's list streams in,
+    # a loaded machine reads slowly): 500, then 1,000 sessions; the third pack needs no call.
+    client = SessionsClient()
+    packs = Packs(client, Pacer(classify, max_in_flight=2))
+    try:
+        for _ in range(3):
+            entries = [PackEntry(b"x") for _ in range(500)]
+            packs._open_sessions(entries)
+            assert all(entry.session_id for entry in entries)
+    finally:
+        packs.close()
+    assert client.asked == [500, 1000]

@@ -238,6 +238,11 @@ class BatchCommitter(Generic[E, R]):
         """Entries handed over whose commit has not been answered yet (for progress)."""
         return self._waiting
 
+    @property
+    def coming(self) -> int:
+        """Uploads in progress or announced (`expect`): entries that may still be handed over."""
+        return max(0, self._active)
+
     def fail_queued(self, error: BaseException) -> None:
         """Fail every entry handed over with `error`, at once: the transfer was cancelled
         (transfer/cancel.py). Those waiting to be sent (or waiting out a retry delay) are never

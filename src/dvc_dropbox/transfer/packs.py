@@ -135,6 +135,7 @@ class Packs:
         self.file_limit = file_limit
         self.refused = False
         self._pool: list[str] = []  # open sessions from start_batch, not yet used
+        self._last_ask = 0  # sessions the last start_batch asked for
         self._lock = threading.Lock()
         self.budget = _ByteBudget(memory, check=lambda: pacer.cancels.current.check())
         self.sender: BatchCommitter[PackEntry, Any] = BatchCommitter(
@@ -199,12 +200,21 @@ class Packs:
 
     def _open_sessions(self, entries: list[PackEntry]) -> None:
         """A session for every entry without one: from the pool, else one `start_batch` for
-        all the files waiting in the packer (up to 1,000), so later packs need none."""
+        all the files waiting in the packer or still coming to it (up to 1,000), so later packs
+        need none.
+
+        The packer cannot know how many files a push has (DVC's list streams in), and the first
+        pack may go before most are read (a loaded machine): each call therefore asks for at
+        least twice the last one, so a push costs a few calls more than ⌈files / 1,000⌉, never
+        one per pack. Sessions left unused cost nothing and expire on their own."""
         from dropbox import exceptions
 
         needed = [e for e in entries if e.session_id is None]
         if len(self._pool) < len(needed):
-            wanted = min(START_BATCH_LIMIT, max(len(needed), self.sender.waiting) - len(self._pool))
+            waiting = self.sender.waiting + self.sender.coming
+            short = max(len(needed), waiting) - len(self._pool)
+            wanted = min(START_BATCH_LIMIT, max(short, 2 * self._last_ask))
+            self._last_ask = wanted
             try:
                 result = self.pacer.call(self.client.files_upload_session_start_batch, wanted)
             except (exceptions.BadInputError, exceptions.ApiError) as exc:

@@ -31,8 +31,10 @@ def test_push_goes_through_the_proxy_unless_no_proxy(
     with ConnectProxy(port, lifetime_s=120) as proxy:
         dvc(repo, {**env, "HTTPS_PROXY": proxy.url}, "push", "-q")
         through_proxy = sum(proxy.hosts.values())
-        # Every host the SDK talks to here is the emulator: each connection was a tunnel.
-        assert through_proxy >= 2, proxy.hosts  # api (check_user, commit) and content (upload)
+        # Every host the SDK talks to here is the emulator (api and content hosts are one
+        # address in these tests): each connection was a tunnel. Three small files go up in one
+        # pack, so one kept-alive connection may carry the whole push.
+        assert through_proxy >= 1, proxy.hosts
         assert set(proxy.hosts) <= {host, env["DROPBOX_API_HOST"]}, proxy.hosts
 
         for i, content in enumerate(contents[3:]):
