@@ -6,7 +6,6 @@ metadata; never again on a retry), and handed to the one *packer* of its client,
 such files together. The pack's body is hashed once more for the request's `content_hash`: its
 4 MiB blocks do not line up with the files, so it cannot be built from their hashes.
 
-
 - `upload_session/start_batch` opens the sessions, up to 1,000 per call, for every file waiting
   in the packer at once (a pool: a push of 1,200 files opens them in 2 calls, not one per pack);
 - one `upload_session/append_batch` per pack carries the bytes of up to `PACK_ENTRIES` (500,
@@ -36,7 +35,6 @@ Memory: the bytes of files waiting in the packer (and the one pack in flight) ar
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -324,17 +322,18 @@ class Packs:
 def packed_upload_steps(
     up: Uploads,
     lpath: str,
+    size: int,
     path: str,
     progress: Any,
     on_sent: Optional[Callable[[], None]],
     mode: str,
 ) -> Steps[Any]:
     """A small file through a pack (packs.py): read and hashed once, its bytes wait for
-    their pack without a thread, then its commit entry goes to the committer."""
+    their pack without a thread, then its commit entry goes to the committer. `size` is the
+    one the packing was decided on: exactly those bytes are read (else SourceChanged)."""
     from .uploads import SessionGone  # uploads.py imports this module
 
     assert up.packs is not None and up.committer is not None
-    size = os.path.getsize(lpath)
     progress.callback.set_size(size)
     packs = up.packs
     packs.budget.acquire(size)  # given back by the packer once the bytes are sent

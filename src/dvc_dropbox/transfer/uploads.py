@@ -53,7 +53,7 @@ from .content_hash import (
 )
 from .pacer import Action, Pacer, logger
 from .packs import Packs, packed_upload_steps
-from .sources import Source as _Source
+from .sources import Source
 
 MAX_SESSION_RESTARTS = 2  # re-uploads of one file when its session is gone
 MAX_OFFSET_RESUMES = 10  # incorrect_offset recoveries for one chunk
@@ -219,11 +219,11 @@ class Uploads:
         callback = callback or upload_progress.no_callback()
         if size is not None:
             callback.set_size(size)
-        source = _Source(fobj, f"the data for {path}")
+        source = Source(fobj, f"the data for {path}")
         progress = _Progress(callback, self.pacer.cancels.current.check)
 
         @contextlib.contextmanager
-        def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
+        def reopen(attempt: int) -> Iterator[tuple[Source, Optional[int]]]:
             if attempt and not source.rewind(0):
                 raise _NoRestart(f"upload session for {path} is gone") from None
             yield source, size
@@ -247,22 +247,24 @@ class Uploads:
         _check_mode(mode)
         callback = callback or upload_progress.no_callback()
         progress = _Progress(callback, self.pacer.cancels.current.check)
-        if pack and self.packs is not None and self.packs.takes(os.path.getsize(lpath)):
-            return packed_upload_steps(self, lpath, path, progress, on_sent, mode)
+        if pack and self.packs is not None:
+            size = os.path.getsize(lpath)
+            if self.packs.takes(size):
+                return packed_upload_steps(self, lpath, size, path, progress, on_sent, mode)
 
         @contextlib.contextmanager
-        def reopen(attempt: int) -> Iterator[tuple[_Source, Optional[int]]]:
+        def reopen(attempt: int) -> Iterator[tuple[Source, Optional[int]]]:
             size = os.path.getsize(lpath)
             if not attempt:
                 callback.set_size(size)
             with open(lpath, "rb") as fobj:
-                yield _Source(fobj, lpath), size
+                yield Source(fobj, lpath), size
 
         return self._upload_steps(reopen, path, progress, on_sent, mode=mode)
 
     def _upload_steps(
         self,
-        reopen: Callable[[int], AbstractContextManager[tuple[_Source, Optional[int]]]],
+        reopen: Callable[[int], AbstractContextManager[tuple[Source, Optional[int]]]],
         path: str,
         progress: _Progress,
         on_sent: Optional[Callable[[], None]] = None,
@@ -301,7 +303,7 @@ class Uploads:
 
     def _send(
         self,
-        source: _Source,
+        source: Source,
         path: str,
         size: Optional[int],
         progress: _Progress,
@@ -348,7 +350,7 @@ class Uploads:
 
     def _send_session(
         self,
-        source: _Source,
+        source: Source,
         held: list[bytes],
         path: str,
         size: Optional[int],
