@@ -48,6 +48,7 @@ class MutationsMixin(DropboxFSBase):
         if src["type"] == "directory":
             self.mkdir(path2)
             return
+
         def copy(target: str) -> None:
             self._call(target, "files_copy_v2", urls.api_path(path1), urls.api_path(target))
 
@@ -83,12 +84,9 @@ class MutationsMixin(DropboxFSBase):
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         if path1 == path2:
             return
-        def move(target: str) -> None:
-            self._move(path1, target)
-
         target = self._join_name(path2, path1) if into else path2
         try:
-            move(target)
+            self._move(path1, target)
             return
         except FileExistsError:
             there = self._info_or_none(target)
@@ -97,17 +95,17 @@ class MutationsMixin(DropboxFSBase):
                 raise FileExistsError(errno.EEXIST, "Dropbox cannot rename by case only", path2)
             target = self._join_name(path2, path1)  # the folder asked for: move into it
             try:
-                move(target)
+                self._move(path1, target)
                 return
             except FileExistsError:
                 there = self._info_or_none(target)
         if there is None:  # what was in the way went meanwhile (or a file is above it)
-            move(target)
+            self._move(path1, target)
             return
         # Something has the target's name: replaced only if both are files.
         dest = self._replaceable(self.info(path1), target)
         self._delete_file_at(target, dest["rev"])
-        move(target)
+        self._move(path1, target)
 
     @staticmethod
     def _join_name(folder: str, path: str) -> str:
